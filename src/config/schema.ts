@@ -1,0 +1,288 @@
+import { z } from 'zod';
+
+/** Durations are milliseconds and sizes are bytes throughout the configuration. */
+export const DEFAULT_HEADERS_TIMEOUT_MS = 20_000;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 300_000;
+export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 5_000;
+export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+export const DEFAULT_UPSTREAM_TIMEOUT_MS = 60_000;
+export const DEFAULT_UPSTREAM_KEEP_ALIVE_MS = 4_000;
+export const DEFAULT_UPSTREAM_CONNECTIONS = 64;
+export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
+export const DEFAULT_WEBSOCKET_IDLE_MS = 0;
+export const DEFAULT_RENEW_CHECK_INTERVAL_MS = 12 * 60 * 60 * 1000;
+export const DEFAULT_HEALTH_INTERVAL_MS = 10_000;
+export const DEFAULT_HEALTH_TIMEOUT_MS = 2_000;
+export const DEFAULT_DEPLOY_HEALTH_TIMEOUT_MS = 60_000;
+export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
+export const DEFAULT_WEBSOCKET_CLOSE_GRACE_MS = 5_000;
+export const DEFAULT_WEBSOCKET_CLOSE_SPREAD_MS = 5_000;
+
+const HOST_NAME = /^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+const SERVICE_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+const durationMs = z.number().int().nonnegative();
+const positiveMs = z.number().int().positive();
+
+const hostName = z
+  .string()
+  .transform((value) => value.trim().toLowerCase().replace(/\.$/, ''))
+  .refine((value) => HOST_NAME.test(value), {
+    message: 'must be a DNS host name such as app.example.com',
+  });
+
+const upstreamUrl = z.string().refine(
+  (value) => {
+    try {
+      const url = new URL(value);
+      return (url.protocol === 'http:' || url.protocol === 'https:') && url.pathname === '/';
+    } catch {
+      return false;
+    }
+  },
+  { message: 'must be an http:// or https:// URL with no path, such as http://backend:8000' },
+);
+
+const listenSchema = z
+  .object({
+    /** Address both listeners bind to. */
+    address: z.string().default('0.0.0.0'),
+    /** Plain HTTP port: ACME challenges and redirects to HTTPS. */
+    httpPort: z.number().int().min(0).max(65535).default(80),
+    /** HTTPS port. */
+    httpsPort: z.number().int().min(0).max(65535).default(443),
+    /** Port used in the Location of the HTTP to HTTPS redirect; defaults to httpsPort. */
+    redirectPort: z.number().int().min(1).max(65535).optional(),
+  })
+  .strict();
+
+const timeoutsSchema = z
+  .object({
+    /** Time a client has to send the complete request head. */
+    headersMs: positiveMs.default(DEFAULT_HEADERS_TIMEOUT_MS),
+    /** Time a client has to send the complete request, body included. 0 disables. */
+    requestMs: durationMs.default(DEFAULT_REQUEST_TIMEOUT_MS),
+    /** Idle time after which a client keep-alive connection is closed. */
+    keepAliveMs: positiveMs.default(DEFAULT_KEEP_ALIVE_TIMEOUT_MS),
+    /** Time in-flight requests get to finish after SIGTERM. */
+    shutdownGraceMs: durationMs.default(DEFAULT_SHUTDOWN_GRACE_MS),
+  })
+  .strict();
+
+const routeTimeoutsSchema = z
+  .object({
+    /** Time to open a connection to the upstream. */
+    connectMs: positiveMs.default(DEFAULT_CONNECT_TIMEOUT_MS),
+    /** Time the upstream has to send the response head, and the longest pause between body chunks. */
+    upstreamMs: positiveMs.default(DEFAULT_UPSTREAM_TIMEOUT_MS),
+    /** Idle time after which an open WebSocket is closed. 0 keeps idle WebSockets open. */
+    websocketIdleMs: durationMs.default(DEFAULT_WEBSOCKET_IDLE_MS),
+  })
+  .strict();
+
+const routeSchema = z
+  .object({
+    /** Path prefix, matched on segment boundaries. */
+    path: z
+      .string()
+      .refine((value) => value.startsWith('/'), { message: 'must start with /' })
+      .refine((value) => !/[?#\s]/.test(value), { message: 'must not contain ?, # or spaces' }),
+    /** Fixed upstream URL. */
+    upstream: upstreamUrl.optional(),
+    /** Name of a deployable service under `services`; the edge routes to its container. */
+    service: z.string().regex(SERVICE_NAME).optional(),
+    /** Directory of static files. */
+    static: z.string().min(1).optional(),
+    /** For static routes: answer unknown paths without a file extension with index.html. */
+    spa: z.boolean().default(false),
+    /** Remove the route's path prefix before forwarding. */
+    stripPrefix: z.boolean().default(false),
+    /** Largest accepted request body. */
+    maxBodyBytes: z.number().int().nonnegative().default(DEFAULT_MAX_BODY_BYTES),
+    /** Accept WebSocket upgrades on this route. */
+    websocket: z.boolean().default(true),
+    /** Open connections per upstream. */
+    maxConnections: z.number().int().positive().default(DEFAULT_UPSTREAM_CONNECTIONS),
+    timeouts: routeTimeoutsSchema.default({}),
+  })
+  .strict()
+  .superRefine((route, ctx) => {
+    const targets = [route.upstream, route.service, route.static].filter((t) => t !== undefined);
+    if (targets.length !== 1) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: 'must have exactly one of upstream, service or static',
+      });
+    }
+    if (route.spa && route.static === undefined) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['spa'], message: 'needs static' });
+    }
+  });
+
+const healthCheckSchema = z
+  .object({
+    /** Path probed on the upstream; a 2xx or 3xx answer counts as healthy unless stated otherwise. */
+    path: z.string().startsWith('/').default('/'),
+    intervalMs: positiveMs.default(DEFAULT_HEALTH_INTERVAL_MS),
+    timeoutMs: positiveMs.default(DEFAULT_HEALTH_TIMEOUT_MS),
+  })
+  .strict();
+
+const siteSchema = z
+  .object({
+    name: z.string().regex(SERVICE_NAME, 'must be letters, digits, _ . or -'),
+    hosts: z.array(hostName).min(1),
+    /** Docker network this site's containers are on. Requests from other networks are refused. */
+    network: z.string().min(1).optional(),
+    /** Send Strict-Transport-Security. Defaults to on for a site named prod or production. */
+    hsts: z.boolean().optional(),
+    healthCheck: healthCheckSchema.default({}),
+    routes: z.array(routeSchema).min(1),
+  })
+  .strict();
+
+const acmeSchema = z
+  .object({
+    /** `letsencrypt`, `letsencrypt-staging` or an ACME directory URL. */
+    directory: z.string().min(1).default('letsencrypt-staging'),
+    /** Contact address given to the CA. */
+    email: z.string().email(),
+    /** Must be true: you agree to the CA's terms of service. */
+    termsOfServiceAgreed: z.literal(true, {
+      errorMap: () => ({ message: "must be true to accept the CA's terms of service" }),
+    }),
+    /** PEM file of CA certificates to trust for the directory's HTTPS (private ACME servers). */
+    caBundle: z.string().optional(),
+    /** How often the renewal loop looks at every certificate. */
+    renewCheckIntervalMs: positiveMs.default(DEFAULT_RENEW_CHECK_INTERVAL_MS),
+  })
+  .strict();
+
+const staticCertificateSchema = z
+  .object({
+    hosts: z.array(hostName).min(1),
+    cert: z.string().min(1),
+    key: z.string().min(1),
+  })
+  .strict();
+
+const tlsSchema = z
+  .object({
+    /** Obtain certificates automatically. Without it, certificates come from `certificates` or are self-signed. */
+    acme: acmeSchema.optional(),
+    /** Certificates loaded from PEM files. */
+    certificates: z.array(staticCertificateSchema).default([]),
+  })
+  .strict();
+
+const serviceHealthSchema = z
+  .object({
+    /** HTTP path probed on the new container; omit to rely on the image's Docker HEALTHCHECK. */
+    path: z.string().startsWith('/').optional(),
+    /** Host header of the probe; defaults to the first host of the site that routes to the service. */
+    host: hostName.optional(),
+    intervalMs: positiveMs.default(1_000),
+    timeoutMs: positiveMs.default(DEFAULT_DEPLOY_HEALTH_TIMEOUT_MS),
+  })
+  .strict();
+
+const serviceSchema = z
+  .object({
+    /** Name of the running container (the Compose container name). */
+    container: z.string().min(2),
+    /** Repository that deploys may use, such as ghcr.io/owner/caliente-backend. */
+    image: z.string().min(1),
+    /** Port the container listens on. */
+    port: z.number().int().min(1).max(65535),
+    /** Key under `deploy.environments` whose secret may deploy this service. */
+    environment: z.string().min(1),
+    /** One-off command run in the new image before the switch, such as a database migration. */
+    preDeploy: z.array(z.string()).min(1).optional(),
+    health: serviceHealthSchema.default({}),
+    drainTimeoutMs: durationMs.default(DEFAULT_DRAIN_TIMEOUT_MS),
+    /** Time before open WebSockets of a replaced container get close code 1012. */
+    websocketCloseGraceMs: durationMs.default(DEFAULT_WEBSOCKET_CLOSE_GRACE_MS),
+    /** Window over which those closes are spread. */
+    websocketCloseSpreadMs: durationMs.default(DEFAULT_WEBSOCKET_CLOSE_SPREAD_MS),
+  })
+  .strict();
+
+const environmentSchema = z
+  .object({
+    /** Name of the environment variable holding this environment's deploy secret. */
+    secretEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name'),
+  })
+  .strict();
+
+const registryAuthSchema = z
+  .object({
+    /** Registry host name, such as ghcr.io. */
+    registry: z.string().min(1),
+    username: z.string().min(1),
+    /** Name of the environment variable holding the token. */
+    passwordEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name'),
+  })
+  .strict();
+
+const dockerSchema = z
+  .object({
+    /** Docker Engine socket. */
+    socket: z.string().default('/var/run/docker.sock'),
+    registryAuth: z.array(registryAuthSchema).default([]),
+  })
+  .strict();
+
+const deploySchema = z
+  .object({
+    environments: z.record(z.string(), environmentSchema).default({}),
+    /** Signed requests older than this are rejected. */
+    maxClockSkewMs: positiveMs.default(5 * 60 * 1000),
+    /** Deploy records kept per service. */
+    historyLimit: z.number().int().positive().default(50),
+  })
+  .strict();
+
+const adminSchema = z
+  .object({
+    /** Name of the environment variable holding the scrypt hash of the admin password. */
+    passwordHashEnv: z
+      .string()
+      .regex(/^[A-Z_][A-Z0-9_]*$/)
+      .default('EDGE_ADMIN_PASSWORD_HASH'),
+    sessionTtlMs: positiveMs.default(12 * 60 * 60 * 1000),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    listen: listenSchema.default({}),
+    timeouts: timeoutsSchema.default({}),
+    /** Peers (IP or CIDR) whose X-Forwarded-* headers are kept and extended. */
+    trustedProxies: z.array(z.string()).default([]),
+    /** Folder for certificates and ACME accounts. */
+    certsDir: z.string().default('certs'),
+    /** Folder for deploy state and history. */
+    stateDir: z.string().default('state'),
+    log: z
+      .object({
+        level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+        /** Write one access line per request. */
+        access: z.boolean().default(true),
+      })
+      .strict()
+      .default({}),
+    tls: tlsSchema.default({}),
+    sites: z.array(siteSchema).min(1),
+    services: z.record(z.string().regex(SERVICE_NAME), serviceSchema).default({}),
+    docker: dockerSchema.default({}),
+    deploy: deploySchema.default({}),
+    admin: adminSchema.default({}),
+  })
+  .strict();
+
+export type EdgeConfigInput = z.input<typeof configSchema>;
+export type EdgeConfig = z.output<typeof configSchema>;
+export type SiteConfig = EdgeConfig['sites'][number];
+export type RouteConfig = SiteConfig['routes'][number];
+export type ServiceConfig = EdgeConfig['services'][string];

@@ -1,0 +1,51 @@
+import type { EdgeConfig } from './config/schema.ts';
+import type { EdgeContext } from './context.ts';
+import { EdgeApi } from './edge-api.ts';
+import type { Logger } from './log.ts';
+import { createProxyServers, type ProxyServers } from './proxy/server.ts';
+import { TargetRegistry } from './targets/registry.ts';
+import { createCertificateManager } from './tls/index.ts';
+import { createDockerRuntime } from './docker/index.ts';
+import { createDeployService } from './deploy/index.ts';
+import { createHealthMonitor } from './health/index.ts';
+import { registerAdminRoutes } from './admin/index.ts';
+
+export interface RunningEdge {
+  context: EdgeContext;
+  servers: ProxyServers;
+  /** Stops accepting, lets in-flight requests finish within the grace period, closes everything. */
+  stop(): Promise<void>;
+}
+
+/** Builds every module from `config` and starts the listeners. */
+export async function startEdge(config: EdgeConfig, logger: Logger): Promise<RunningEdge> {
+  const context: EdgeContext = {
+    config,
+    logger,
+    targets: new TargetRegistry(),
+    api: new EdgeApi(),
+    certificates: await createCertificateManager({ config, logger: logger.child({ module: 'tls' }) }),
+    routeStats: [],
+    startedAt: Date.now(),
+  };
+
+  const servers = await createProxyServers(context);
+  context.docker = await createDockerRuntime(context);
+  context.deploys = await createDeployService(context);
+  context.health = createHealthMonitor(context);
+  registerAdminRoutes(context);
+  await context.certificates.start();
+  await servers.listen();
+
+  return {
+    context,
+    servers,
+    async stop() {
+      await servers.close(config.timeouts.shutdownGraceMs);
+      await context.health?.stop();
+      await context.deploys?.stop();
+      await context.docker?.stop();
+      await context.certificates.stop();
+    },
+  };
+}

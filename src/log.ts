@@ -1,0 +1,26 @@
+import pino, { type Logger } from 'pino';
+
+export type { Logger };
+
+/**
+ * Creates the process logger: JSON lines on stdout, written asynchronously so a slow terminal or
+ * pipe never stalls the request path. Secret-bearing fields are redacted wherever they appear.
+ */
+export function createLogger(options: { level?: string; destination?: NodeJS.WritableStream } = {}): Logger {
+  const destination = options.destination ?? pino.destination({ sync: false, minLength: 4096 });
+  return pino(
+    {
+      level: options.level ?? 'info',
+      base: undefined,
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: {
+        paths: ['*.authorization', '*.cookie', '*.password', '*.secret', '*.token', 'headers.authorization', 'headers.cookie'],
+        censor: '[redacted]',
+      },
+    },
+    destination,
+  );
+}
+
+/** A logger that drops everything, for tests and tools. */
+export const silentLogger: Logger = pino({ level: 'silent' });
