@@ -1,4 +1,4 @@
-import type { EdgeConfig } from './config/schema.ts';
+import type { EdgeConfig, SiteConfig } from './config/schema.ts';
 import type { EdgeApi } from './edge-api.ts';
 import type { Logger } from './log.ts';
 import type { RouteStats } from './stats.ts';
@@ -27,6 +27,12 @@ export interface HealthMonitor {
   stop(): Promise<void>;
 }
 
+/** Decides whether a client may reach a site, from the Docker network the client is on. */
+export interface NetworkGuard {
+  /** False when `clientAddress` is a container on a Docker network other than the site's. */
+  allows(clientAddress: string, site: SiteConfig): boolean;
+}
+
 /** Everything the modules share. Built once in edge.ts; later modules see earlier ones. */
 export interface EdgeContext {
   config: EdgeConfig;
@@ -41,4 +47,5 @@ export interface EdgeContext {
   docker?: DockerRuntime;
   deploys?: DeployService;
   health?: HealthMonitor;
+  networkGuard?: NetworkGuard;
 }

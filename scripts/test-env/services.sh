@@ -41,7 +41,7 @@ start_test_dockerd() {
     --data-root="$dir/data" --exec-root="$dir/exec" --pidfile="$dir/dockerd.pid" \
     -H "unix://$dir/docker.sock" --storage-driver=vfs \
     --bridge=none --iptables=false --ip-masq=false --ip6tables=false \
-    --default-address-pool base=10.213.0.0/16,size=24 \
+    --default-address-pool "base=${EDGE_TEST_ADDRESS_POOL:-10.213.0.0/16},size=24" \
     --log-level=warn >"$dir/dockerd.log" 2>&1 &
   TEST_PIDS+=($!)
   export DOCKER_HOST="unix://$dir/docker.sock"
