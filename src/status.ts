@@ -30,8 +30,12 @@ export interface UpstreamStatus {
   healthy?: boolean;
   latencyMs?: number;
   lastError?: string;
+  /** When `lastError` happened; it is kept after the upstream recovers. */
+  lastErrorAt?: string;
   /** When the health state last changed. */
   since?: string;
+  /** When the last probe finished. */
+  checkedAt?: string;
 }
 
 export interface ContainerStatus {
