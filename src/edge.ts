@@ -9,6 +9,7 @@ import { createDockerRuntime } from './docker/index.ts';
 import { createDeployService } from './deploy/index.ts';
 import { createHealthMonitor } from './health/index.ts';
 import { registerAdminRoutes } from './admin/index.ts';
+import { createNetworkGuard } from './network-guard.ts';
 
 export interface RunningEdge {
   context: EdgeContext;
@@ -29,6 +30,8 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
     startedAt: Date.now(),
   };
 
+  // Learned before anything serves, so no request is dispatched without the guard.
+  context.networkGuard = await createNetworkGuard(context);
   const servers = await createProxyServers(context);
   context.docker = await createDockerRuntime(context);
   context.deploys = await createDeployService(context);
