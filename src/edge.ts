@@ -37,8 +37,9 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
   context.deploys = await createDeployService(context);
   context.health = createHealthMonitor(context);
   registerAdminRoutes(context);
-  await context.certificates.start();
   await servers.listen();
+  // After listen: the CA validates the first orders through the port-80 listener.
+  await context.certificates.start();
 
   return {
     context,

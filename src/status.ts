@@ -8,6 +8,8 @@ export type CertificateState = 'valid' | 'pending' | 'self-signed' | 'failed' | 
 export interface CertificateStatus {
   /** Names on the certificate, the first one is its key in the store. */
   names: string[];
+  /** Site whose hosts the certificate covers, for ACME certificates. */
+  site?: string;
   state: CertificateState;
   /** ACME directory URL, or `file` / `self-signed`. */
   directory: string;
@@ -15,6 +17,8 @@ export interface CertificateStatus {
   serial?: string;
   notBefore?: string;
   notAfter?: string;
+  /** When renewal is due: one third of the lifetime left, or earlier in the CA's ARI window. */
+  renewAt?: string;
   lastAttemptAt?: string;
   nextAttemptAt?: string;
   lastError?: { message: string; type?: string; at: string };

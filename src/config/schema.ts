@@ -12,6 +12,13 @@ export const DEFAULT_UPSTREAM_CONNECTIONS = 64;
 export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
 export const DEFAULT_WEBSOCKET_IDLE_MS = 0;
 export const DEFAULT_RENEW_CHECK_INTERVAL_MS = 12 * 60 * 60 * 1000;
+/** Waits after the 1st, 2nd, ... failed ACME attempt; the last entry repeats. */
+export const DEFAULT_ACME_RETRY_SCHEDULE_MS = [
+  60_000, 5 * 60_000, 15 * 60_000, 3_600_000, 3 * 3_600_000, 6 * 3_600_000, 12 * 3_600_000,
+  24 * 3_600_000,
+];
+export const DEFAULT_ACME_POLL_MIN_MS = 1_000;
+export const DEFAULT_ACME_POLL_MAX_MS = 30_000;
 export const DEFAULT_HEALTH_INTERVAL_MS = 10_000;
 export const DEFAULT_HEALTH_TIMEOUT_MS = 2_000;
 export const DEFAULT_DEPLOY_HEALTH_TIMEOUT_MS = 60_000;
@@ -142,10 +149,18 @@ const siteSchema = z
   })
   .strict();
 
+const ACME_DIRECTORY_NAMES = ['letsencrypt', 'letsencrypt-staging'];
+
 const acmeSchema = z
   .object({
     /** `letsencrypt`, `letsencrypt-staging` or an ACME directory URL. */
-    directory: z.string().min(1).default('letsencrypt-staging'),
+    directory: z
+      .string()
+      .min(1)
+      .default('letsencrypt-staging')
+      .refine((value) => ACME_DIRECTORY_NAMES.includes(value) || /^https?:\/\/./.test(value), {
+        message: 'must be letsencrypt, letsencrypt-staging or an http(s):// directory URL',
+      }),
     /** Contact address given to the CA. */
     email: z.string().email(),
     /** Must be true: you agree to the CA's terms of service. */
@@ -156,6 +171,12 @@ const acmeSchema = z
     caBundle: z.string().optional(),
     /** How often the renewal loop looks at every certificate. */
     renewCheckIntervalMs: positiveMs.default(DEFAULT_RENEW_CHECK_INTERVAL_MS),
+    /** Waits after consecutive failed attempts, in order; the last one repeats. */
+    retryScheduleMs: z.array(positiveMs).min(1).default(DEFAULT_ACME_RETRY_SCHEDULE_MS),
+    /** First wait while polling an order or challenge for its result; it doubles up to pollMaxMs. */
+    pollMinMs: positiveMs.default(DEFAULT_ACME_POLL_MIN_MS),
+    /** Longest wait between two polls of an order or challenge. */
+    pollMaxMs: positiveMs.default(DEFAULT_ACME_POLL_MAX_MS),
   })
   .strict();
 

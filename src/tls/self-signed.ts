@@ -10,14 +10,25 @@ export interface PemKeyPair {
   key: string;
 }
 
+/** Validity overrides, for tests that need certificates of a given age. */
+export interface SelfSignedValidity {
+  notBefore: Date;
+  notAfter: Date;
+}
+
 /**
  * Creates a self-signed ECDSA P-256 certificate for `names`, valid from one hour ago for
- * `days` days. Used as a fallback while a name has no real certificate, and by the demo.
+ * `days` days unless `validity` is given. Used as a fallback while a name has no real
+ * certificate, and by the demo.
  */
-export async function createSelfSignedCertificate(names: string[], days = 30): Promise<PemKeyPair> {
+export async function createSelfSignedCertificate(
+  names: string[],
+  days = 30,
+  validity?: SelfSignedValidity,
+): Promise<PemKeyPair> {
   const keys = await webcrypto.subtle.generateKey(ECDSA_P256, true, ['sign', 'verify']);
-  const notBefore = new Date(Date.now() - 60 * 60 * 1000);
-  const notAfter = new Date(notBefore.getTime() + days * 24 * 60 * 60 * 1000);
+  const notBefore = validity?.notBefore ?? new Date(Date.now() - 60 * 60 * 1000);
+  const notAfter = validity?.notAfter ?? new Date(notBefore.getTime() + days * 24 * 60 * 60 * 1000);
   const subjectName = names[0] ?? 'caliente-edge.invalid';
 
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
