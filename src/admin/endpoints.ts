@@ -1,0 +1,349 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { EdgeContext } from '../context.ts';
+import type { EdgeApi, EdgeRequest } from '../edge-api.ts';
+import { EdgeError, errorMessage } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { renewAction, rollbackAction, runAction, type AdminAction } from './actions.ts';
+import type { AdminAuth } from './auth.ts';
+import { renderDashboard } from './dashboard.ts';
+import { actionForm } from './forms.ts';
+import { EdgeSampler } from './edge-stats.ts';
+import { renderPage } from './html.ts';
+import {
+  createNonce,
+  isSameOrigin,
+  readForm,
+  redirect,
+  sendHtml,
+  sendJson,
+  sendText,
+  setSecurityHeaders,
+} from './http.ts';
+import { EdgeMetrics } from './metrics.ts';
+import {
+  renderConfirmPage,
+  renderDisabledPage,
+  renderLoginPage,
+  renderMessagePage,
+} from './pages.ts';
+import { redactSecrets } from './redact.ts';
+import type { AdminSession } from './sessions.ts';
+import { buildStatusReport } from './status-report.ts';
+
+const LOGIN_PATH = '/_edge/login';
+const PAGE_PATH = '/_edge/';
+
+export interface AdminEndpointsOptions {
+  /** Secret values removed from everything the endpoints send. */
+  secrets: string[];
+  now: () => number;
+  logger: Logger;
+}
+
+/** The admin endpoints below `/_edge/`; every one but `/health` requires a login. */
+export class AdminEndpoints {
+  private readonly context: EdgeContext;
+  private readonly auth: AdminAuth;
+  private readonly secrets: string[];
+  private readonly sampler: EdgeSampler;
+  private readonly metrics: EdgeMetrics;
+  private readonly now: () => number;
+  private readonly log: Logger;
+
+  constructor(context: EdgeContext, auth: AdminAuth, options: AdminEndpointsOptions) {
+    this.context = context;
+    this.auth = auth;
+    this.secrets = options.secrets;
+    this.now = options.now;
+    this.log = options.logger;
+    this.sampler = new EdgeSampler(() => context.routeStats, context.startedAt, options.now);
+    this.metrics = new EdgeMetrics(context, options.secrets);
+  }
+
+  register(api: EdgeApi): void {
+    api.add('GET', '/health', (r) => sendText(r.res, 200, 'ok\n'));
+    api.add('GET', '', (r) => redirect(r.res, PAGE_PATH));
+    api.add(
+      'GET',
+      '/',
+      this.guard((r) => this.showPage(r)),
+    );
+    api.add(
+      'GET',
+      '/status',
+      this.guard((r) => this.showStatus(r)),
+    );
+    api.add(
+      'GET',
+      '/metrics',
+      this.guard((r) => this.showMetrics(r)),
+    );
+    api.add(
+      'GET',
+      '/login',
+      this.guard((r) => this.showLogin(r)),
+    );
+    api.add(
+      'POST',
+      '/login',
+      this.guard((r) => this.login(r)),
+    );
+    api.add(
+      'POST',
+      '/logout',
+      this.guard((r) => this.logout(r)),
+    );
+    api.add(
+      'POST',
+      '/actions/rollback',
+      this.guard((r) => this.act(r, rollbackAction(this.context))),
+    );
+    api.add(
+      'POST',
+      '/actions/renew',
+      this.guard((r) => this.act(r, renewAction(this.context))),
+    );
+  }
+
+  /** Wraps a handler: a closed admin answers 503 with no data, and errors get a page or JSON. */
+  private guard(handler: (request: EdgeRequest) => Promise<void>) {
+    return async (request: EdgeRequest): Promise<void> => {
+      try {
+        if (!this.auth.enabled) return this.rejectDisabled(request);
+        await handler(request);
+      } catch (error) {
+        this.sendError(request, error);
+      }
+    };
+  }
+
+  private async showPage(request: EdgeRequest): Promise<void> {
+    const session = this.auth.sessionOf(request.req);
+    if (session === undefined) return redirect(request.res, LOGIN_PATH);
+
+    const report = await buildStatusReport(this.statusSources());
+    const flash = session.flash;
+    session.flash = undefined;
+    const nonce = createNonce();
+    const logout = actionForm('/_edge/logout', {}, 'Log out', '', session.csrfToken, 'plain');
+    const body = renderDashboard(report, { csrfToken: session.csrfToken, now: this.now(), flash });
+    sendHtml(
+      request.res,
+      200,
+      renderPage({ title: 'Status', nonce, body, headerActions: logout, script: true }),
+      nonce,
+    );
+  }
+
+  private async showStatus(request: EdgeRequest): Promise<void> {
+    if (!(await this.authenticateData(request))) return;
+
+    sendJson(request.res, 200, await buildStatusReport(this.statusSources()));
+  }
+
+  private async showMetrics(request: EdgeRequest): Promise<void> {
+    if (!(await this.authenticateData(request))) return;
+
+    const text = await this.metrics.scrape();
+    setSecurityHeaders(request.res);
+    request.res.writeHead(200, {
+      'content-type': this.metrics.contentType,
+      'content-length': Buffer.byteLength(text),
+    });
+    request.res.end(text);
+  }
+
+  private async showLogin(request: EdgeRequest): Promise<void> {
+    if (this.auth.sessionOf(request.req) !== undefined) return redirect(request.res, PAGE_PATH);
+
+    const nonce = createNonce();
+    sendHtml(request.res, 200, renderLoginPage(nonce), nonce);
+  }
+
+  private async login(request: EdgeRequest): Promise<void> {
+    this.requireSameOrigin(request);
+    const form = await readForm(request.req);
+    const result = await this.auth.login(request.clientAddress, form.get('password') ?? '');
+    if (result.ok) {
+      request.res.setHeader('set-cookie', this.auth.sessionCookie(result.session));
+      return redirect(request.res, PAGE_PATH);
+    }
+
+    const nonce = createNonce();
+    if (result.reason === 'invalid') {
+      return sendHtml(request.res, 401, renderLoginPage(nonce, 'Wrong password.'), nonce);
+    }
+    const retryAfterS = Math.ceil(result.retryAfterMs / 1000);
+    request.res.setHeader('retry-after', String(retryAfterS));
+    const message = `Too many failed logins from your address. Try again in ${Math.ceil(retryAfterS / 60)} min.`;
+    sendHtml(request.res, 429, renderLoginPage(nonce, message), nonce);
+  }
+
+  private async logout(request: EdgeRequest): Promise<void> {
+    const session = await this.requireFormSession(request);
+    if (session === undefined) return;
+
+    this.auth.logout(session);
+    request.res.setHeader('set-cookie', this.auth.clearedCookie());
+    redirect(request.res, LOGIN_PATH);
+  }
+
+  private async act(request: EdgeRequest, action: AdminAction): Promise<void> {
+    const form = await this.readSessionForm(request);
+    if (form === undefined) return;
+
+    const { session, fields } = form;
+    const values = action.validate(fields);
+    if (fields.get('confirm') !== 'yes') {
+      const nonce = createNonce();
+      const page = renderConfirmPage(
+        nonce,
+        action.path,
+        action.question(fields),
+        values,
+        session.csrfToken,
+      );
+      return sendHtml(request.res, 200, page, nonce);
+    }
+
+    this.log.info(
+      { clientAddress: request.clientAddress, action: request.path, ...values },
+      'admin action requested',
+    );
+    const outcome = await runAction(this.context, action, values);
+    session.flash = { kind: outcome.kind, text: redactSecrets(outcome.text, this.secrets) };
+    redirect(request.res, PAGE_PATH);
+  }
+
+  /** Reads a POST form of a logged-in session and checks its CSRF token. */
+  private async readSessionForm(
+    request: EdgeRequest,
+  ): Promise<{ session: AdminSession; fields: URLSearchParams } | undefined> {
+    const session = this.auth.sessionOf(request.req);
+    if (session === undefined) {
+      const nonce = createNonce();
+      sendHtml(
+        request.res,
+        401,
+        renderMessagePage(nonce, 'Not logged in', 'Log in and try again.'),
+        nonce,
+      );
+      return undefined;
+    }
+
+    this.requireSameOrigin(request);
+    const fields = await readForm(request.req);
+    if (!tokensMatch(fields.get('csrf') ?? '', session.csrfToken)) {
+      this.log.warn(
+        { clientAddress: request.clientAddress, path: request.path },
+        'admin form rejected: invalid CSRF token',
+      );
+      throw new EdgeError(
+        'EDGE_ADMIN_CSRF',
+        'invalid or missing CSRF token: reload the admin page and try again',
+        { status: 403 },
+      );
+    }
+    return { session, fields };
+  }
+
+  private async requireFormSession(request: EdgeRequest): Promise<AdminSession | undefined> {
+    const form = await this.readSessionForm(request);
+    return form?.session;
+  }
+
+  /**
+   * Accepts a session cookie or HTTP Basic credentials; otherwise answers 401 (or 429 when the
+   * client is rate-limited) with no data and returns false.
+   */
+  private async authenticateData(request: EdgeRequest): Promise<boolean> {
+    if (this.auth.sessionOf(request.req) !== undefined) return true;
+
+    const basic = await this.auth.checkBasic(request.req, request.clientAddress);
+    if (basic === 'ok') return true;
+
+    if (typeof basic === 'object') {
+      request.res.setHeader('retry-after', String(Math.ceil(basic.retryAfterMs / 1000)));
+      sendJson(
+        request.res,
+        429,
+        errorBody('EDGE_ADMIN_RATE_LIMITED', 'too many failed logins from this address'),
+      );
+      return false;
+    }
+    request.res.setHeader('www-authenticate', 'Basic realm="caliente-edge", charset="UTF-8"');
+    sendJson(
+      request.res,
+      401,
+      errorBody(
+        'EDGE_ADMIN_UNAUTHENTICATED',
+        `authentication required: log in at ${LOGIN_PATH} or send HTTP Basic credentials`,
+      ),
+    );
+    return false;
+  }
+
+  private requireSameOrigin(request: EdgeRequest): void {
+    if (isSameOrigin(request.req)) return;
+    throw new EdgeError('EDGE_ADMIN_CROSS_ORIGIN', 'form posted from another origin', {
+      status: 403,
+    });
+  }
+
+  private rejectDisabled(request: EdgeRequest): void {
+    const hashEnv = this.context.config.admin.passwordHashEnv;
+    if (wantsHtml(request)) {
+      const nonce = createNonce();
+      return sendHtml(request.res, 503, renderDisabledPage(nonce, hashEnv), nonce);
+    }
+    sendJson(
+      request.res,
+      503,
+      errorBody('EDGE_ADMIN_DISABLED', `admin disabled: no valid password hash in ${hashEnv}`),
+    );
+  }
+
+  private sendError(request: EdgeRequest, error: unknown): void {
+    const status = error instanceof EdgeError ? error.status : 500;
+    const code = error instanceof EdgeError ? error.code : 'EDGE_ADMIN_INTERNAL';
+    const message = redactSecrets(
+      status >= 500 ? 'internal error, see the edge log' : errorMessage(error),
+      this.secrets,
+    );
+    if (status >= 500)
+      this.log.error(
+        { err: error, reqId: request.reqId, path: request.path },
+        'admin request failed',
+      );
+    if (request.res.headersSent) return void request.res.destroy();
+
+    if (wantsHtml(request)) {
+      const nonce = createNonce();
+      return sendHtml(
+        request.res,
+        status,
+        renderMessagePage(nonce, 'Request failed', message),
+        nonce,
+      );
+    }
+    sendJson(request.res, status, errorBody(code, message));
+  }
+
+  private statusSources() {
+    return { context: this.context, sampler: this.sampler, secrets: this.secrets, now: this.now };
+  }
+}
+
+function wantsHtml(request: EdgeRequest): boolean {
+  return request.path !== '/status' && request.path !== '/metrics';
+}
+
+function errorBody(code: string, message: string) {
+  return { error: { code, message } };
+}
+
+function tokensMatch(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
