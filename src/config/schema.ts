@@ -85,6 +85,8 @@ const routeTimeoutsSchema = z
     upstreamMs: positiveMs.default(DEFAULT_UPSTREAM_TIMEOUT_MS),
     /** Idle time after which an open WebSocket is closed. 0 keeps idle WebSockets open. */
     websocketIdleMs: durationMs.default(DEFAULT_WEBSOCKET_IDLE_MS),
+    /** Idle time after which the edge closes a pooled upstream connection; keep it below the upstream's own. */
+    upstreamKeepAliveMs: positiveMs.default(DEFAULT_UPSTREAM_KEEP_ALIVE_MS),
   })
   .strict();
 
@@ -105,7 +107,7 @@ const routeSchema = z
     spa: z.boolean().default(false),
     /** Remove the route's path prefix before forwarding. */
     stripPrefix: z.boolean().default(false),
-    /** Largest accepted request body. */
+    /** Largest accepted request body. 0 means no limit. */
     maxBodyBytes: z.number().int().nonnegative().default(DEFAULT_MAX_BODY_BYTES),
     /** Accept WebSocket upgrades on this route. */
     websocket: z.boolean().default(true),

@@ -1,5 +1,21 @@
-import type { Server } from 'node:http';
+import http, { type Server, type ServerOptions } from 'node:http';
+import https from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { EdgeContext } from '../context.ts';
+import type { Logger } from '../log.ts';
+import { TLS_SERVER_OPTIONS } from '../tls/policy.ts';
+import { rawFailureResponse, type FailureKind } from './errors.ts';
+import { ExchangeLog } from './exchange.ts';
+import { destroyPool } from './forwarder.ts';
+import { HttpsHandler } from './handler.ts';
+import { PlainHttpHandler } from './plain.ts';
+import { buildRouter, closeReplacedPools } from './routes.ts';
+
+/** Close code sent to open WebSockets when the edge shuts down (RFC 6455: going away). */
+export const SHUTDOWN_CLOSE_CODE = 1001;
+/** Longest interval between Node's checks of the header and request timeouts. */
+const MAX_TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 
 export interface ProxyServers {
   /** Port 80: ACME challenges, else a redirect to HTTPS. */
@@ -7,7 +23,166 @@ export interface ProxyServers {
   /** Port 443: TLS termination and proxying. */
   https: Server;
   listen(): Promise<void>;
+  /** Ports actually bound, useful when the configuration asked for port 0. */
+  ports(): { http: number; https: number };
+  /**
+   * Stops accepting, closes WebSockets with 1001, lets in-flight requests finish for up to
+   * `graceMs`, then closes every remaining connection.
+   */
   close(graceMs: number): Promise<void>;
 }
 
-export declare function createProxyServers(context: EdgeContext): Promise<ProxyServers>;
+/** Builds the routes and both listeners from the context; `listen()` binds them. */
+export async function createProxyServers(context: EdgeContext): Promise<ProxyServers> {
+  const { config, logger } = context;
+  const log = new ExchangeLog(logger.child({ module: 'proxy' }), config.log.access);
+  const router = buildRouter(context);
+  closeReplacedPools(context);
+
+  const secure = new HttpsHandler(context, router, log);
+  const plain = new PlainHttpHandler(context, log);
+  const options = serverOptions(context);
+
+  const httpServer = http.createServer(options);
+  httpServer.on('request', (req, res) => plain.handleRequest(req, res));
+  httpServer.on('upgrade', (req, socket: Duplex) => plain.handleUpgrade(req, socket));
+
+  const httpsServer = https.createServer({
+    ...TLS_SERVER_OPTIONS,
+    ...options,
+    handshakeTimeout: config.timeouts.headersMs,
+    SNICallback: (name, callback) => context.certificates.sniCallback(name, callback),
+  });
+  useDefaultContextWithoutSni(httpsServer, context);
+  httpsServer.on('request', (req, res) => secure.handleRequest(req, res));
+  httpsServer.on('checkContinue', (req, res) => secure.handleExpectContinue(req, res));
+  httpsServer.on('upgrade', (req, socket: Duplex, head: Buffer) =>
+    secure.handleUpgrade(req, socket, head),
+  );
+  httpsServer.on('tlsClientError', (error, socket) => {
+    // Scanners and expired handshakes produce these constantly, so they stay at debug level.
+    log.logger.debug({ err: error.message, client: socket.remoteAddress }, 'tls handshake failed');
+    socket.destroy();
+  });
+  for (const server of [httpServer, httpsServer]) {
+    server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) =>
+      onClientError(log.logger, error, socket),
+    );
+  }
+
+  const servers: ProxyServers = {
+    http: httpServer,
+    https: httpsServer,
+    async listen() {
+      const { address, httpPort, httpsPort } = config.listen;
+      await listen(httpServer, httpPort, address);
+      await listen(httpsServer, httpsPort, address);
+      logger.info({ address, ...servers.ports() }, 'listening');
+    },
+    ports() {
+      return { http: portOf(httpServer), https: portOf(httpsServer) };
+    },
+    async close(graceMs: number) {
+      secure.closing = true;
+      const closed = Promise.all([closeServer(httpServer), closeServer(httpsServer)]);
+      httpServer.closeIdleConnections();
+      httpsServer.closeIdleConnections();
+      secure.closeWebSockets(SHUTDOWN_CLOSE_CODE);
+
+      const drained = await waitFor(log.whenIdle(), graceMs);
+      if (!drained)
+        logger.warn({ open: log.open, graceMs }, 'shutdown grace ended with requests open');
+      httpServer.closeAllConnections();
+      httpsServer.closeAllConnections();
+      for (const slot of context.targets.entries()) {
+        if (slot.current !== undefined) await destroyPool(slot.current);
+      }
+      await closed;
+      logger.info({}, 'listeners closed');
+    },
+  };
+  return servers;
+}
+
+/**
+ * Node's defaults are replaced by the configured limits: time to send the request head, time
+ * to send the whole request (0 allows uploads of any duration), and idle keep-alive time.
+ */
+function serverOptions(context: EdgeContext): ServerOptions {
+  const { headersMs, requestMs, keepAliveMs } = context.config.timeouts;
+  return {
+    // Missing and duplicate Host headers are answered by the edge with its own page and log line.
+    requireHostHeader: false,
+    // Node requires the header timeout to fit in the request timeout when both are set.
+    headersTimeout: requestMs > 0 ? Math.min(headersMs, requestMs) : headersMs,
+    requestTimeout: requestMs,
+    keepAliveTimeout: keepAliveMs,
+    connectionsCheckingInterval: Math.min(MAX_TIMEOUT_CHECK_INTERVAL_MS, headersMs),
+  };
+}
+
+/**
+ * Node's TLS server uses the context built from its own key and certificate options when a
+ * client sends no SNI, and the SNI callback only runs when one is sent. The edge sets that
+ * context per connection to the certificate manager's default, so a renewed default applies to
+ * the next connection.
+ */
+function useDefaultContextWithoutSni(server: https.Server, context: EdgeContext): void {
+  // NOTE: `_sharedCreds` is Node's internal field for that context (Node 20); the TLS listener
+  // test without SNI fails if a Node upgrade renames it.
+  const internal = server as https.Server & { _sharedCreds?: unknown };
+  server.prependListener('connection', () => {
+    internal._sharedCreds = context.certificates.defaultSecureContext();
+  });
+}
+
+function onClientError(logger: Logger, error: NodeJS.ErrnoException, socket: Duplex): void {
+  const code = error.code ?? '';
+  if (code === 'ECONNRESET' || code === 'EPIPE' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const kind: FailureKind =
+    code === 'HPE_HEADER_OVERFLOW'
+      ? 'headersTooLarge'
+      : code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? 'requestTimeout'
+        : 'badRequest';
+  logger.info(
+    { code, client: (socket as Socket).remoteAddress, err: error.message },
+    'malformed request',
+  );
+  socket.end(rawFailureResponse(kind));
+}
+
+function listen(server: Server, port: number, address: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, address, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) resolve();
+    else server.close(() => resolve());
+  });
+}
+
+function portOf(server: Server): number {
+  const address = server.address();
+  return address !== null && typeof address === 'object' ? (address as AddressInfo).port : 0;
+}
+
+async function waitFor(promise: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  const done = await Promise.race([promise.then(() => true), timeout]);
+  clearTimeout(timer);
+  return done;
+}

@@ -1,0 +1,151 @@
+import { pathToFileURL } from 'node:url';
+import { DEMO_HOSTS, demoConfig } from './config/demo.ts';
+import { loadConfigFile } from './config/load.ts';
+import type { EdgeConfig } from './config/schema.ts';
+import { startDemoApi, type DemoApi } from './demo-api.ts';
+import { startEdge, type RunningEdge } from './edge.ts';
+import { ConfigError, errorMessage } from './errors.ts';
+import { createLogger, type Logger } from './log.ts';
+
+const USAGE = `usage: caliente-edge serve [--config FILE]
+
+Runs the edge with the YAML configuration FILE (or $EDGE_CONFIG). Without either, runs the
+embedded demo on https://staging.localhost:8443 and https://app.localhost:8443.
+`;
+
+/**
+ * Runs the edge until SIGTERM or SIGINT, then shuts down gracefully. Resolves with the process
+ * exit code: 0 after a clean stop, 1 when the configuration is invalid or start-up failed.
+ */
+export async function serveCommand(argv: string[]): Promise<number> {
+  const args = parseArgs(argv);
+  if (args === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (typeof args === 'object' && 'error' in args) {
+    process.stderr.write(`caliente-edge: ${args.error}\n${USAGE}`);
+    return 1;
+  }
+
+  const configPath = args.config ?? process.env.EDGE_CONFIG;
+  let config: EdgeConfig;
+  let demo: DemoApi | undefined;
+  try {
+    if (configPath !== undefined && configPath !== '') {
+      config = loadConfigFile(configPath);
+    } else {
+      demo = await startDemoApi((host) => (host === DEMO_HOSTS.staging ? 'staging' : 'prod'));
+      config = demoConfig({
+        apiPort: demo.port,
+        httpPort: envPort('EDGE_DEMO_HTTP_PORT'),
+        httpsPort: envPort('EDGE_DEMO_HTTPS_PORT'),
+      });
+    }
+  } catch (error) {
+    await demo?.stop();
+    process.stderr.write(`caliente-edge: ${errorMessage(error)}\n`);
+    return 1;
+  }
+
+  exitOnUncaughtException();
+  const logger = createLogger({ level: config.log.level });
+  let edge: RunningEdge;
+  try {
+    edge = await startEdge(config, logger);
+  } catch (error) {
+    logger.fatal({ err: errorMessage(error) }, 'start failed');
+    await flush(logger);
+    await demo?.stop();
+    process.stderr.write(
+      `caliente-edge: ${error instanceof ConfigError ? '' : 'start failed: '}${errorMessage(error)}\n`,
+    );
+    return 1;
+  }
+
+  logger.info(
+    { config: configPath ?? 'demo', sites: config.sites.map((site) => site.name) },
+    'edge started',
+  );
+  if (demo !== undefined) printDemoUrls(edge.servers.ports().https);
+
+  const signal = await nextStopSignal();
+  logger.info({ signal, graceMs: config.timeouts.shutdownGraceMs }, 'stopping');
+  await edge.stop();
+  await demo?.stop();
+  logger.info({}, 'edge stopped');
+  await flush(logger);
+  return 0;
+}
+
+function parseArgs(argv: string[]): { config?: string } | { error: string } | 'help' {
+  const result: { config?: string } = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--help' || arg === '-h') return 'help';
+    if (arg === '--config') {
+      const value = argv[++i];
+      if (value === undefined) return { error: '--config needs a file path' };
+      result.config = value;
+    } else if (arg.startsWith('--config=')) {
+      result.config = arg.slice('--config='.length);
+    } else {
+      return { error: `unknown argument ${arg}` };
+    }
+  }
+  return result;
+}
+
+function envPort(name: string): number | undefined {
+  const value = process.env[name];
+  if (value === undefined || value === '') return undefined;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new ConfigError(`${name}: ${value} is not a port number`);
+  return port;
+}
+
+function printDemoUrls(httpsPort: number): void {
+  const suffix = httpsPort === 443 ? '' : `:${httpsPort}`;
+  process.stdout.write(
+    [
+      '',
+      'caliente-edge demo is running (self-signed certificate: accept the browser warning).',
+      `  staging:    https://${DEMO_HOSTS.staging}${suffix}/`,
+      `  production: https://${DEMO_HOSTS.prod}${suffix}/`,
+      'Press Ctrl+C to stop.',
+      '',
+    ].join('\n') + '\n',
+  );
+}
+
+function nextStopSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      resolve(signal);
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+}
+
+function flush(logger: Logger): Promise<void> {
+  return new Promise((resolve) => logger.flush(() => resolve()));
+}
+
+function exitOnUncaughtException(): void {
+  process.on('uncaughtException', (error) => {
+    // A bug, not an input: every input path handles its own errors. Exit so the container
+    // restarts instead of running in an unknown state.
+    process.stderr.write(`caliente-edge: uncaught exception: ${error.stack ?? error.message}\n`);
+    process.exit(1);
+  });
+}
+
+const runDirectly =
+  process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
+if (runDirectly) {
+  serveCommand(process.argv.slice(2)).then((code) => process.exit(code));
+}

@@ -1,0 +1,142 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from '../log.ts';
+import { CLIENT_CLOSED_STATUS } from './errors.ts';
+import type { CompiledRoute } from './router.ts';
+
+/** Shared by every exchange of one edge: where access lines go and how many requests are open. */
+export class ExchangeLog {
+  readonly logger: Logger;
+  readonly access: boolean;
+  /** Requests started and not yet finished, read by the graceful shutdown. */
+  open = 0;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(logger: Logger, access: boolean) {
+    this.logger = logger;
+    this.access = access;
+  }
+
+  /** Resolves once no request is open. */
+  whenIdle(): Promise<void> {
+    if (this.open === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  done(): void {
+    this.open--;
+    if (this.open === 0 && this.idleWaiters.length > 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const wake of waiters) wake();
+    }
+  }
+}
+
+const EXCHANGE = Symbol('exchange');
+
+type TaggedResponse = ServerResponse & { [EXCHANGE]?: Exchange };
+
+/** The exchange a response belongs to, for listeners shared by every response. */
+export function exchangeOf(res: ServerResponse): Exchange | undefined {
+  return (res as TaggedResponse)[EXCHANGE];
+}
+
+/**
+ * One request and its response, from the moment the edge reads it to the access log line. The
+ * forwarder extends it with the upstream handler, so a proxied request costs one object.
+ */
+export class Exchange {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly log: ExchangeLog;
+  readonly reqId: string;
+  readonly client: string;
+  readonly start: number;
+  site: string;
+  route: CompiledRoute | undefined;
+  host: string;
+  upstream: string;
+  bytes = 0;
+  finished = false;
+
+  constructor(
+    req: IncomingMessage,
+    res: ServerResponse,
+    log: ExchangeLog,
+    reqId: string,
+    client: string,
+    host: string,
+  ) {
+    this.req = req;
+    this.res = res;
+    this.log = log;
+    this.reqId = reqId;
+    this.client = client;
+    this.start = performance.now();
+    this.site = '';
+    this.route = undefined;
+    this.host = host;
+    this.upstream = '';
+    log.open++;
+    (res as TaggedResponse)[EXCHANGE] = this;
+    res.on('close', onResponseClose);
+  }
+
+  /** Called when the response closed before `finish`: completed elsewhere, or the client left. */
+  responseClosed(): void {
+    if (this.res.writableFinished) {
+      this.finish(this.res.statusCode, contentLength(this.res));
+    } else {
+      this.clientGone();
+      this.finish(CLIENT_CLOSED_STATUS, this.bytes);
+    }
+  }
+
+  /** Hook for subclasses: the client closed the connection before the response ended. */
+  clientGone(): void {}
+
+  /** Records the request once: route counters and the access line. */
+  finish(status: number, bytes: number): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.bytes = bytes;
+
+    const durationMs = performance.now() - this.start;
+    this.route?.stats.record(status, durationMs, bytes);
+    if (this.log.access) this.writeAccessLine(status, durationMs);
+    this.log.done();
+  }
+
+  private writeAccessLine(status: number, durationMs: number): void {
+    const req = this.req;
+    this.log.logger.info(
+      {
+        reqId: this.reqId,
+        site: this.site,
+        route: this.route === undefined ? '' : this.route.name,
+        method: req.method,
+        host: this.host,
+        path: req.url,
+        status,
+        durationMs: Math.round(durationMs * 1000) / 1000,
+        bytes: this.bytes,
+        upstream: this.upstream,
+        client: this.client,
+      },
+      'request',
+    );
+  }
+}
+
+function onResponseClose(this: TaggedResponse): void {
+  const exchange = this[EXCHANGE];
+  if (exchange !== undefined && !exchange.finished) exchange.responseClosed();
+}
+
+function contentLength(res: ServerResponse): number {
+  const value = res.getHeader('content-length');
+  if (typeof value === 'number') return value;
+  if (typeof value === 'string') return Number.parseInt(value, 10) || 0;
+  return 0;
+}

@@ -1,0 +1,244 @@
+import { randomUUID } from 'node:crypto';
+
+/** Request ids accepted from clients; anything else is replaced by a generated one. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** What the edge knows about a request that the upstream should learn from headers. */
+export interface ForwardingFacts {
+  /** TCP peer address. */
+  peer: string;
+  /** Peer is a configured trusted proxy, so its X-Forwarded-* values are kept and extended. */
+  trusted: boolean;
+  /** The client used TLS to reach the edge. */
+  secure: boolean;
+  /** Host as the client sent it (Host header or absolute-form authority). */
+  host: string;
+  reqId: string;
+  /** Keep Upgrade and Connection (WebSocket handshakes). */
+  upgrade: boolean;
+}
+
+/**
+ * Builds the upstream request headers as a flat [name, value, ...] list from the client's raw
+ * headers. Drops hop-by-hop headers (RFC 9110 section 7.6.1) and `Expect` (the edge answers
+ * 100-continue itself), replaces or extends the forwarding headers, and keeps Host.
+ */
+export function upstreamRequestHeaders(raw: readonly string[], facts: ForwardingFacts): string[] {
+  const out: string[] = [];
+  let forwardedFor = '';
+  let forwardedProto = '';
+  let forwardedHost = '';
+  let realIp = '';
+  let connectionTokens: string | undefined;
+  let sawHost = false;
+
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const value = raw[i + 1]!;
+    const drop = classifyRequestHeader(name);
+
+    if (drop === KEEP) {
+      out.push(name, value);
+    } else if (drop === HOST) {
+      if (!sawHost) out.push(name, value);
+      sawHost = true;
+    } else if (drop === CONNECTION) {
+      connectionTokens = connectionTokens === undefined ? value : `${connectionTokens},${value}`;
+    } else if (drop === UPGRADE) {
+      if (facts.upgrade) out.push(name, value);
+    } else if (facts.trusted) {
+      if (drop === XFF) forwardedFor = forwardedFor === '' ? value : `${forwardedFor}, ${value}`;
+      else if (drop === XFP) forwardedProto ||= value;
+      else if (drop === XFH) forwardedHost ||= value;
+      else if (drop === REAL_IP) realIp ||= value;
+      else if (drop === FORWARDED) out.push(name, value);
+    }
+  }
+
+  // Headers the client named in Connection are filtered before the edge adds its own, so a
+  // client cannot name X-Forwarded-For there to remove the value the edge sets.
+  const headers =
+    connectionTokens === undefined ? out : withoutConnectionOptions(out, connectionTokens);
+  if (!sawHost) headers.push('host', facts.host);
+  if (facts.upgrade) headers.push('connection', 'Upgrade');
+  headers.push(
+    'x-forwarded-for',
+    forwardedFor === '' ? facts.peer : `${forwardedFor}, ${facts.peer}`,
+    'x-forwarded-proto',
+    forwardedProto || (facts.secure ? 'https' : 'http'),
+    'x-forwarded-host',
+    forwardedHost || facts.host,
+    'x-real-ip',
+    realIp || facts.peer,
+    'x-request-id',
+    facts.reqId,
+  );
+  return headers;
+}
+
+/** Facts about a request head gathered in one pass over its raw headers. */
+export interface RequestHead {
+  /** The Host value, or undefined when missing. */
+  host: string | undefined;
+  /** Number of Host lines; more than one makes the request invalid. */
+  hostCount: number;
+  /** Body length from Content-Length, -1 for a chunked body, 0 for none. */
+  bodyLength: number;
+  /** X-Request-Id from the client when it is a plain token. */
+  requestId: string | undefined;
+}
+
+/** Scans raw request headers once for Host, body framing and X-Request-Id. */
+export function scanRequestHead(raw: readonly string[]): RequestHead {
+  const head: RequestHead = { host: undefined, hostCount: 0, bodyLength: 0, requestId: undefined };
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    switch (name.length) {
+      case 4:
+        if (name.toLowerCase() === 'host') {
+          head.hostCount++;
+          head.host ??= raw[i + 1]!;
+        }
+        break;
+      case 12:
+        if (name.toLowerCase() === 'x-request-id' && REQUEST_ID.test(raw[i + 1]!))
+          head.requestId = raw[i + 1]!;
+        break;
+      case 14:
+        if (head.bodyLength === 0 && name.toLowerCase() === 'content-length') {
+          head.bodyLength = Number(raw[i + 1]!) || 0;
+        }
+        break;
+      case 17:
+        if (name.toLowerCase() === 'transfer-encoding') head.bodyLength = -1;
+        break;
+    }
+  }
+  return head;
+}
+
+/** Returns the client's request id when it sent a valid one, else a new random id. */
+export function requestIdOf(head: RequestHead): string {
+  return head.requestId ?? randomUUID();
+}
+
+/**
+ * Converts upstream response headers (undici's raw Buffer list) to the flat string list for
+ * `res.writeHead`, without hop-by-hop headers and the upstream's X-Request-Id. Latin-1 keeps
+ * every byte as it was received.
+ */
+export function clientResponseHeaders(
+  raw: readonly Buffer[],
+  reqId: string,
+  hsts: string | undefined,
+): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1');
+    if (isDroppedResponseHeader(name, hsts !== undefined)) continue;
+    out.push(name, raw[i + 1]!.toString('latin1'));
+  }
+  out.push('x-request-id', reqId);
+  if (hsts !== undefined) out.push('strict-transport-security', hsts);
+  return out;
+}
+
+const KEEP = 0;
+const HOST = 1;
+const CONNECTION = 2;
+const UPGRADE = 3;
+const HOP = 4;
+const XFF = 5;
+const XFP = 6;
+const XFH = 7;
+const REAL_IP = 8;
+const FORWARDED = 9;
+const OTHER_FORWARDING = 10;
+
+/** Sorts a request header name into keep / special / drop. Length first, so most names cost one compare. */
+function classifyRequestHeader(name: string): number {
+  switch (name.length) {
+    case 2:
+      return name.toLowerCase() === 'te' ? HOP : KEEP;
+    case 4:
+      return name.toLowerCase() === 'host' ? HOST : KEEP;
+    case 6:
+      return name.toLowerCase() === 'expect' ? HOP : KEEP;
+    case 7: {
+      const lower = name.toLowerCase();
+      if (lower === 'upgrade') return UPGRADE;
+      return lower === 'trailer' ? HOP : KEEP;
+    }
+    case 9: {
+      const lower = name.toLowerCase();
+      if (lower === 'x-real-ip') return REAL_IP;
+      return lower === 'forwarded' ? FORWARDED : KEEP;
+    }
+    case 10: {
+      const lower = name.toLowerCase();
+      if (lower === 'connection') return CONNECTION;
+      return lower === 'keep-alive' ? HOP : KEEP;
+    }
+    case 12:
+      return name.toLowerCase() === 'x-request-id' ? HOP : KEEP;
+    case 15:
+      return name.toLowerCase() === 'x-forwarded-for' ? XFF : KEEP;
+    case 16: {
+      const lower = name.toLowerCase();
+      if (lower === 'x-forwarded-host') return XFH;
+      if (lower === 'x-forwarded-port' || lower === 'x-forwarded-ssl') return OTHER_FORWARDING;
+      return lower === 'proxy-connection' ? HOP : KEEP;
+    }
+    case 17: {
+      const lower = name.toLowerCase();
+      if (lower === 'x-forwarded-proto') return XFP;
+      return lower === 'transfer-encoding' ? HOP : KEEP;
+    }
+    case 18:
+      return name.toLowerCase() === 'x-forwarded-scheme' ? OTHER_FORWARDING : KEEP;
+    default:
+      return KEEP;
+  }
+}
+
+function isDroppedResponseHeader(name: string, replaceHsts: boolean): boolean {
+  switch (name.length) {
+    case 7: {
+      const lower = name.toLowerCase();
+      return lower === 'upgrade' || lower === 'trailer';
+    }
+    case 10: {
+      const lower = name.toLowerCase();
+      return lower === 'connection' || lower === 'keep-alive';
+    }
+    case 12:
+      return name.toLowerCase() === 'x-request-id';
+    case 16:
+      return name.toLowerCase() === 'proxy-connection';
+    case 17:
+      return name.toLowerCase() === 'transfer-encoding';
+    case 25:
+      return replaceHsts && name.toLowerCase() === 'strict-transport-security';
+    default:
+      return false;
+  }
+}
+
+/** Connection tokens that are not header names to remove, or headers the edge must keep. */
+const PROTECTED_OPTIONS = new Set(['close', 'keep-alive', 'upgrade', 'host', 'content-length']);
+
+/** Removes the headers a client named in Connection, which are meant for the edge alone. */
+function withoutConnectionOptions(headers: string[], tokens: string): string[] {
+  const named = new Set<string>();
+  for (const token of tokens.split(',')) {
+    const lower = token.trim().toLowerCase();
+    if (lower !== '' && !PROTECTED_OPTIONS.has(lower)) named.add(lower);
+  }
+  if (named.size === 0) return headers;
+
+  const out: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) {
+    if (!named.has(headers[i]!.toLowerCase())) out.push(headers[i]!, headers[i + 1]!);
+  }
+  return out;
+}
