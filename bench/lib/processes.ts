@@ -3,7 +3,8 @@ import { appendFileSync, openSync, closeSync } from 'node:fs';
 import net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 
-const STOP_GRACE_MS = 5_000;
+/** Longer than the edge's default shutdown grace (10 s), so a graceful stop is never cut short. */
+const STOP_GRACE_MS = 15_000;
 const PORT_WAIT_MS = 20_000;
 
 export interface RunResult {
@@ -16,6 +17,8 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   /** File that receives the process's stdout and stderr; /dev/null when omitted. */
   logFile?: string;
+  /** Give the caller stdout and stderr as streams instead of writing them to `logFile`. */
+  pipeOutput?: boolean;
   cwd?: string;
 }
 
@@ -34,7 +37,7 @@ export class ProcessGroup {
     const child = spawn(command, args, {
       env: options.env ?? process.env,
       cwd: options.cwd,
-      stdio: ['ignore', out, out],
+      stdio: options.pipeOutput ? ['ignore', 'pipe', 'pipe'] : ['ignore', out, out],
     });
     closeSync(out);
     if (child.pid === undefined) throw new Error(`starting ${name} (${command}) failed`);

@@ -25,6 +25,9 @@ export const DEFAULT_DEPLOY_HEALTH_TIMEOUT_MS = 60_000;
 export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
 export const DEFAULT_WEBSOCKET_CLOSE_GRACE_MS = 5_000;
 export const DEFAULT_WEBSOCKET_CLOSE_SPREAD_MS = 5_000;
+export const DEFAULT_PRE_DEPLOY_TIMEOUT_MS = 10 * 60 * 1000;
+export const DEFAULT_MAX_FAILED_ATTEMPTS = 10;
+export const DEFAULT_FAILED_ATTEMPTS_WINDOW_MS = 5 * 60 * 1000;
 
 const HOST_NAME = /^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 const SERVICE_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -228,6 +231,8 @@ const serviceSchema = z
     websocketCloseGraceMs: durationMs.default(DEFAULT_WEBSOCKET_CLOSE_GRACE_MS),
     /** Window over which those closes are spread. */
     websocketCloseSpreadMs: durationMs.default(DEFAULT_WEBSOCKET_CLOSE_SPREAD_MS),
+    /** Time the preDeploy command may run before the deploy fails. */
+    preDeployTimeoutMs: positiveMs.default(DEFAULT_PRE_DEPLOY_TIMEOUT_MS),
   })
   .strict();
 
@@ -263,6 +268,9 @@ const deploySchema = z
     maxClockSkewMs: positiveMs.default(5 * 60 * 1000),
     /** Deploy records kept per service. */
     historyLimit: z.number().int().positive().default(50),
+    /** Failed deploy requests a client address may make per window before it gets 429. */
+    maxFailedAttempts: z.number().int().positive().default(DEFAULT_MAX_FAILED_ATTEMPTS),
+    failedAttemptsWindowMs: positiveMs.default(DEFAULT_FAILED_ATTEMPTS_WINDOW_MS),
   })
   .strict();
 

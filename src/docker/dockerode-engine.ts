@@ -75,9 +75,9 @@ export class DockerodeEngine implements DockerEngine {
     await this.docker.getContainer(id).start();
   }
 
-  async stopContainer(id: string, timeoutSeconds: number): Promise<void> {
+  async stopContainer(id: string, timeoutSeconds?: number): Promise<void> {
     try {
-      await this.docker.getContainer(id).stop({ t: timeoutSeconds });
+      await this.docker.getContainer(id).stop(timeoutSeconds === undefined ? {} : { t: timeoutSeconds });
     } catch (error) {
       // 304: already stopped.
       if (dockerStatus(error) !== 304) throw error;

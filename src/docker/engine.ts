@@ -56,8 +56,11 @@ export interface DockerEngine {
   createContainer(options: CreateContainerOptions): Promise<string>;
   connectNetwork(network: string, containerId: string, endpoint: EndpointConfig): Promise<void>;
   startContainer(id: string): Promise<void>;
-  /** Stops a container; a container that is already stopped is not an error. */
-  stopContainer(id: string, timeoutSeconds: number): Promise<void>;
+  /**
+   * Stops a container; a container that is already stopped is not an error. Without
+   * `timeoutSeconds` the container's own stop timeout applies (Compose's stop_grace_period).
+   */
+  stopContainer(id: string, timeoutSeconds?: number): Promise<void>;
   /** Removes a container by force; a container that is already gone is not an error. */
   removeContainer(id: string): Promise<void>;
   renameContainer(id: string, name: string): Promise<void>;

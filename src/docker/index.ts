@@ -6,7 +6,12 @@ import { serviceKey } from '../targets/registry.ts';
 import { ServiceDiscovery } from './discovery.ts';
 import { DockerodeEngine } from './dockerode-engine.ts';
 import type { DockerEngine } from './engine.ts';
-import { containerAddress, findServiceContainer, serviceNetwork } from './service-container.ts';
+import {
+  containerAddress,
+  findServiceContainer,
+  repoDigest,
+  serviceNetwork,
+} from './service-container.ts';
 
 export type { DockerEngine } from './engine.ts';
 export { ServiceDiscovery } from './discovery.ts';
@@ -94,7 +99,7 @@ export class DockerServiceRuntime implements DockerRuntime {
         container: info.Name.replace(/^\//, ''),
         id: info.Id,
         image: info.Config.Image,
-        digest: image?.RepoDigests?.[0]?.split('@')[1],
+        digest: repoDigest(image, this.context.config.services[service]?.image ?? ''),
         state: info.State.Status,
         startedAt: info.State.StartedAt,
         restartCount: info.RestartCount,

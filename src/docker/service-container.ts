@@ -1,5 +1,5 @@
 import type { EdgeConfig } from '../config/schema.ts';
-import type { ContainerInspect, DockerEngine } from './engine.ts';
+import type { ContainerInspect, DockerEngine, ImageInspect } from './engine.ts';
 import { SERVICE_LABEL } from './recreate.ts';
 
 /**
@@ -73,4 +73,11 @@ export function containerOrigin(address: string, port: number): string {
 /** Container name without the leading slash the Engine reports. */
 export function containerName(info: ContainerInspect): string {
   return info.Name.replace(/^\//, '');
+}
+
+/** Digest under which `image` was pulled from `repository` (`sha256:...`), if it was. */
+export function repoDigest(image: ImageInspect | undefined, repository: string): string | undefined {
+  const digests = image?.RepoDigests ?? [];
+  const match = digests.find((entry) => entry.startsWith(`${repository}@`)) ?? digests[0];
+  return match?.split('@')[1];
 }

@@ -1,0 +1,155 @@
+import http from 'node:http';
+import net from 'node:net';
+import type { ContainerInspect, DockerEngine } from '../docker/engine.ts';
+import { EdgeError, errorMessage } from '../errors.ts';
+
+export const HEALTH_USER_AGENT = 'caliente-edge-healthcheck';
+/** Longest a single probe may take, whatever the overall timeout. */
+export const MAX_PROBE_TIMEOUT_MS = 5_000;
+/** Log lines shown when a container exits during the wait. */
+const LOG_TAIL_LINES = 20;
+
+export interface HealthWaitOptions {
+  engine: DockerEngine;
+  containerId: string;
+  /** Container address the edge will route to. */
+  address: string;
+  port: number;
+  /** HTTP path to probe; without it the image's HEALTHCHECK, else a TCP connect, decides. */
+  path?: string;
+  /** Host header of the probe. */
+  host?: string;
+  intervalMs: number;
+  timeoutMs: number;
+  /** Reports each change of the probe result. */
+  onProgress?: (message: string) => void;
+}
+
+/**
+ * Waits until a freshly started container is ready for traffic. Fails at once when it exits,
+ * restarts or its Docker health check turns unhealthy, with the exit code and last log line;
+ * fails after `timeoutMs` with the last probe result ("health check returned HTTP 400").
+ */
+export async function waitUntilHealthy(options: HealthWaitOptions): Promise<string> {
+  const deadline = Date.now() + options.timeoutMs;
+  const initial = await inspectOrFail(options);
+  let lastResult = 'no probe finished yet';
+
+  for (;;) {
+    const info = await inspectOrFail(options);
+    await failIfNotRunning(options, info, initial.RestartCount);
+
+    const result = await probe(options, info, deadline);
+    if (result.healthy) return result.message;
+    if (result.message !== lastResult) options.onProgress?.(result.message);
+    lastResult = result.message;
+
+    if (Date.now() + options.intervalMs > deadline) {
+      throw new EdgeError('EDGE_DEPLOY_UNHEALTHY', `not healthy within ${options.timeoutMs} ms: ${lastResult}`, {
+        status: 502,
+        context: { container: options.containerId },
+      });
+    }
+    await sleep(options.intervalMs);
+  }
+}
+
+interface ProbeResult {
+  healthy: boolean;
+  message: string;
+}
+
+async function probe(options: HealthWaitOptions, info: ContainerInspect, deadline: number): Promise<ProbeResult> {
+  const timeoutMs = Math.max(1, Math.min(MAX_PROBE_TIMEOUT_MS, deadline - Date.now()));
+  if (options.path !== undefined) return probeHttp(options, timeoutMs);
+
+  const health = info.State.Health;
+  if (health !== undefined && health.Status !== 'none') {
+    if (health.Status === 'healthy') return { healthy: true, message: 'Docker health check healthy' };
+    if (health.Status === 'unhealthy') {
+      const output = health.Log?.at(-1)?.Output?.trim() ?? '';
+      throw new EdgeError('EDGE_DEPLOY_UNHEALTHY', `Docker health check reported unhealthy: ${lastLine(output)}`, {
+        status: 502,
+      });
+    }
+    return { healthy: false, message: `Docker health check ${health.Status}` };
+  }
+  return probeTcp(options, timeoutMs);
+}
+
+function probeHttp(options: HealthWaitOptions, timeoutMs: number): Promise<ProbeResult> {
+  const headers: Record<string, string> = {
+    'user-agent': HEALTH_USER_AGENT,
+    // Apps behind a TLS proxy (Django's SECURE_SSL_REDIRECT) redirect plain requests otherwise.
+    'x-forwarded-proto': 'https',
+    connection: 'close',
+  };
+  if (options.host !== undefined) headers.host = options.host;
+
+  return new Promise((resolve) => {
+    const request = http.get(
+      { host: options.address, port: options.port, path: options.path, headers, timeout: timeoutMs },
+      (response) => {
+        response.resume();
+        const status = response.statusCode ?? 0;
+        if (status >= 200 && status < 300) {
+          resolve({ healthy: true, message: `health check returned HTTP ${status}` });
+          return;
+        }
+        const location = response.headers.location ? ` redirect to ${response.headers.location}` : '';
+        resolve({ healthy: false, message: `health check returned HTTP ${status}${location}` });
+      },
+    );
+    request.on('timeout', () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    request.on('error', (error) => resolve({ healthy: false, message: `health check failed: ${error.message}` }));
+  });
+}
+
+function probeTcp(options: HealthWaitOptions, timeoutMs: number): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: options.address, port: options.port, timeout: timeoutMs });
+    socket.on('connect', () => {
+      socket.destroy();
+      resolve({ healthy: true, message: `port ${options.port} accepts connections` });
+    });
+    socket.on('timeout', () => socket.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    socket.on('error', (error) => resolve({ healthy: false, message: `port ${options.port}: ${error.message}` }));
+  });
+}
+
+async function inspectOrFail(options: HealthWaitOptions): Promise<ContainerInspect> {
+  const info = await options.engine.inspectContainer(options.containerId);
+  if (info === undefined) {
+    throw new EdgeError('EDGE_DEPLOY_CONTAINER_GONE', `container ${options.containerId.slice(0, 12)} was removed`, {
+      status: 502,
+    });
+  }
+  return info;
+}
+
+async function failIfNotRunning(options: HealthWaitOptions, info: ContainerInspect, restarts: number): Promise<void> {
+  const state = info.State;
+  const restarted = info.RestartCount > restarts;
+  if (state.Running && !state.Restarting && !restarted) return;
+
+  const logs = await options.engine.containerLogs(options.containerId, LOG_TAIL_LINES).catch((error: unknown) => {
+    return `(logs unavailable: ${errorMessage(error)})`;
+  });
+  const what = state.Restarting || restarted ? `is restarting (restart count ${info.RestartCount})` : state.Status;
+  const line = lastLine(logs);
+  throw new EdgeError(
+    'EDGE_DEPLOY_CONTAINER_EXITED',
+    `container ${what}, exit code ${state.ExitCode}${line ? `, last log line: ${line}` : ''}`,
+    { status: 502, context: { container: options.containerId, exitCode: state.ExitCode } },
+  );
+}
+
+/** Last non-empty line of a log text. */
+export function lastLine(text: string): string {
+  const lines = text.split('\n').map((line) => line.trim()).filter((line) => line !== '');
+  return lines.at(-1) ?? '';
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
