@@ -28,24 +28,31 @@ options:
   --help                  show this text
 `;
 
+/** Where the command writes and reads its environment; the process's by default. */
+export interface CommandIo {
+  stdout: { write(text: string): unknown };
+  stderr: { write(text: string): unknown };
+  env: NodeJS.ProcessEnv;
+}
+
 /** Runs `caliente-edge deploy`; resolves with the process exit code. */
-export async function deployCommand(argv: string[]): Promise<number> {
+export async function deployCommand(argv: string[], io: CommandIo = process): Promise<number> {
   let options: ReturnType<typeof parseOptions>;
   try {
-    options = parseOptions(argv);
+    options = parseOptions(argv, io.env);
   } catch (error) {
-    process.stderr.write(`caliente-edge deploy: ${errorMessage(error)}\n\n${USAGE}`);
+    io.stderr.write(`caliente-edge deploy: ${errorMessage(error)}\n\n${USAGE}`);
     return 2;
   }
   if (options === 'help') {
-    process.stdout.write(USAGE);
+    io.stdout.write(USAGE);
     return 0;
   }
 
   try {
-    return await sendDeploy(options);
+    return await sendDeploy(options, io);
   } catch (error) {
-    process.stderr.write(`caliente-edge deploy: ${errorMessage(error)}\n`);
+    io.stderr.write(`caliente-edge deploy: ${errorMessage(error)}\n`);
     return 1;
   }
 }
@@ -58,7 +65,7 @@ interface CliOptions {
   json: boolean;
 }
 
-function parseOptions(argv: string[]): CliOptions | 'help' {
+function parseOptions(argv: string[], env: NodeJS.ProcessEnv): CliOptions | 'help' {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -80,14 +87,14 @@ function parseOptions(argv: string[]): CliOptions | 'help' {
   }
 
   const secretEnv = values['secret-env'] ?? DEFAULT_SECRET_ENV;
-  const secret = process.env[secretEnv] ?? '';
+  const secret = env[secretEnv] ?? '';
   if (secret === '') throw new Error(`the deploy secret is missing: set ${secretEnv}`);
 
   const body = {
     service: values.service,
     image: values.image,
-    commit: values.commit ?? (process.env.GITHUB_SHA || undefined),
-    ref: values.ref ?? (process.env.GITHUB_REF_NAME || undefined),
+    commit: values.commit ?? (env.GITHUB_SHA || undefined),
+    ref: values.ref ?? (env.GITHUB_REF_NAME || undefined),
     idempotencyKey: values['idempotency-key'],
   };
   return {
@@ -107,7 +114,7 @@ function deployUrl(text: string): URL {
   return url;
 }
 
-function sendDeploy(options: CliOptions): Promise<number> {
+function sendDeploy(options: CliOptions, io: CommandIo): Promise<number> {
   const timestamp = String(Math.floor(Date.now() / 1000));
   const headers = {
     'content-type': 'application/json',
@@ -124,16 +131,16 @@ function sendDeploy(options: CliOptions): Promise<number> {
     request.on('response', (response) => {
       request.setTimeout(0);
       if (response.statusCode !== 200) {
-        readAll(response).then((text) => resolve(reportRejection(response.statusCode ?? 0, text)), reject);
+        readAll(response).then((text) => resolve(reportRejection(response.statusCode ?? 0, text, io)), reject);
         return;
       }
-      followProgress(response, options.json).then(resolve, reject);
+      followProgress(response, options.json, io).then(resolve, reject);
     });
     request.end(options.body);
   });
 }
 
-async function followProgress(response: http.IncomingMessage, json: boolean): Promise<number> {
+async function followProgress(response: http.IncomingMessage, json: boolean, io: CommandIo): Promise<number> {
   let buffered = '';
   let result: ProgressLine | undefined;
   for await (const chunk of response) {
@@ -145,7 +152,7 @@ async function followProgress(response: http.IncomingMessage, json: boolean): Pr
       if (text === '') continue;
       const line = JSON.parse(text) as ProgressLine;
       if ('result' in line) result = line;
-      process.stdout.write(json ? `${text}\n` : `${formatLine(line)}\n`);
+      io.stdout.write(json ? `${text}\n` : `${formatLine(line)}\n`);
     }
   }
 
@@ -166,7 +173,7 @@ export function formatLine(line: ProgressLine): string {
   return `${line.step} ${line.status}${duration}${line.message ? `: ${line.message}` : ''}`;
 }
 
-function reportRejection(status: number, text: string): number {
+function reportRejection(status: number, text: string, io: CommandIo): number {
   let message = text.trim();
   try {
     const parsed = JSON.parse(text) as { error?: { code?: string; message?: string; deployId?: string } };
@@ -177,7 +184,7 @@ function reportRejection(status: number, text: string): number {
   } catch {
     // Not JSON (a proxy in between answered): print the body as it is.
   }
-  process.stderr.write(`caliente-edge deploy: the edge rejected the deploy with HTTP ${status}: ${message}\n`);
+  io.stderr.write(`caliente-edge deploy: the edge rejected the deploy with HTTP ${status}: ${message}\n`);
   return 1;
 }
 

@@ -15,23 +15,15 @@ const REPO = 'registry.example.test/acme/web';
 
 /** Runs the command with stdout and stderr captured. */
 async function runCli(argv: string[], env: Record<string, string | undefined>) {
-  const saved = { ...process.env };
   const out: string[] = [];
   const err: string[] = [];
-  const writeOut = process.stdout.write.bind(process.stdout);
-  const writeErr = process.stderr.write.bind(process.stderr);
-  Object.assign(process.env, env);
-  for (const [key, value] of Object.entries(env)) if (value === undefined) delete process.env[key];
-  process.stdout.write = ((chunk: string) => out.push(chunk)) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string) => err.push(chunk)) as typeof process.stderr.write;
-  try {
-    const code = await deployCommand(argv);
-    return { code, stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    process.stdout.write = writeOut;
-    process.stderr.write = writeErr;
-    process.env = saved;
-  }
+  const io = {
+    stdout: { write: (text: string) => out.push(text) },
+    stderr: { write: (text: string) => err.push(text) },
+    env: { ...env },
+  };
+  const code = await deployCommand(argv, io);
+  return { code, stdout: out.join(''), stderr: err.join('') };
 }
 
 describe('deploy cli', () => {
