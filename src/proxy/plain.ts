@@ -26,15 +26,14 @@ export class PlainHttpHandler {
   private readonly context: EdgeContext;
   private readonly hosts: HostTable;
   private readonly log: ExchangeLog;
-  private readonly portSuffix: string;
+  private readonly httpsPort: () => number;
 
-  constructor(context: EdgeContext, log: ExchangeLog) {
+  /** `httpsPort` returns the port for redirect locations (the bound one when configured as 0). */
+  constructor(context: EdgeContext, log: ExchangeLog, httpsPort: () => number) {
     this.context = context;
     this.hosts = new HostTable(context.config.sites);
     this.log = log;
-    const { redirectPort, httpsPort } = context.config.listen;
-    const port = redirectPort ?? httpsPort;
-    this.portSuffix = port === DEFAULT_HTTPS_PORT ? '' : `:${port}`;
+    this.httpsPort = httpsPort;
   }
 
   /** `request` listener of the HTTP server. */
@@ -114,9 +113,11 @@ export class PlainHttpHandler {
     }
 
     if (match.kind === 'unknown') return { kind: 'failure', failure: 'misdirected' };
+    const port = this.httpsPort();
+    const suffix = port === DEFAULT_HTTPS_PORT ? '' : `:${port}`;
     return {
       kind: 'redirect',
-      location: `https://${match.host}${this.portSuffix}${target.path}${target.query}`,
+      location: `https://${match.host}${suffix}${target.path}${target.query}`,
     };
   }
 }

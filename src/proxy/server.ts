@@ -40,20 +40,27 @@ export async function createProxyServers(context: EdgeContext): Promise<ProxySer
   closeReplacedPools(context);
 
   const secure = new HttpsHandler(context, router, log);
-  const plain = new PlainHttpHandler(context, log);
   const options = serverOptions(context);
 
+  const plain = new PlainHttpHandler(
+    context,
+    log,
+    () => config.listen.redirectPort ?? portOf(httpsServer),
+  );
   const httpServer = http.createServer(options);
   httpServer.on('request', (req, res) => plain.handleRequest(req, res));
   httpServer.on('upgrade', (req, socket: Duplex) => plain.handleUpgrade(req, socket));
 
+  const defaultCertificate = context.certificates.defaultCertificate();
   const httpsServer = https.createServer({
     ...TLS_SERVER_OPTIONS,
     ...options,
+    cert: defaultCertificate.cert,
+    key: defaultCertificate.key,
     handshakeTimeout: config.timeouts.headersMs,
     SNICallback: (name, callback) => context.certificates.sniCallback(name, callback),
   });
-  useDefaultContextWithoutSni(httpsServer, context);
+  followDefaultCertificate(httpsServer, context);
   httpsServer.on('request', (req, res) => secure.handleRequest(req, res));
   httpsServer.on('checkContinue', (req, res) => secure.handleExpectContinue(req, res));
   httpsServer.on('upgrade', (req, socket: Duplex, head: Buffer) =>
@@ -122,17 +129,17 @@ function serverOptions(context: EdgeContext): ServerOptions {
 }
 
 /**
- * Node's TLS server uses the context built from its own key and certificate options when a
- * client sends no SNI, and the SNI callback only runs when one is sent. The edge sets that
- * context per connection to the certificate manager's default, so a renewed default applies to
- * the next connection.
+ * Node's TLS server uses its own `cert`/`key` options when a client sends no SNI, because the SNI
+ * callback only runs when a name is sent. Those options follow the certificate manager's default
+ * certificate: when it changes (a renewal), the next connection rebuilds the server context.
  */
-function useDefaultContextWithoutSni(server: https.Server, context: EdgeContext): void {
-  // NOTE: `_sharedCreds` is Node's internal field for that context (Node 20); the TLS listener
-  // test without SNI fails if a Node upgrade renames it.
-  const internal = server as https.Server & { _sharedCreds?: unknown };
+function followDefaultCertificate(server: https.Server, context: EdgeContext): void {
+  let current = context.certificates.defaultCertificate();
   server.prependListener('connection', () => {
-    internal._sharedCreds = context.certificates.defaultSecureContext();
+    const next = context.certificates.defaultCertificate();
+    if (next === current) return;
+    current = next;
+    server.setSecureContext({ ...TLS_SERVER_OPTIONS, cert: next.cert, key: next.key });
   });
 }
 

@@ -1,0 +1,228 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  clientResponseHeaders,
+  scanRequestHead,
+  upstreamRequestHeaders,
+  type ForwardingFacts,
+} from '../../src/proxy/headers.ts';
+import { peerAddress, TrustedProxies } from '../../src/proxy/trusted.ts';
+
+const facts: ForwardingFacts = {
+  peer: '203.0.113.7',
+  trusted: false,
+  secure: true,
+  host: 'app.example.test',
+  reqId: 'req-1',
+  upgrade: false,
+};
+
+/** All values of a header in a flat list, compared case-insensitively by name. */
+function values(headers: string[], name: string): string[] {
+  const found: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i]!.toLowerCase() === name) found.push(headers[i + 1]!);
+  }
+  return found;
+}
+
+describe('upstreamRequestHeaders', () => {
+  it('replaces forwarding headers from an untrusted client', () => {
+    const raw = [
+      'Host',
+      'app.example.test',
+      'X-Forwarded-For',
+      '10.0.0.5, 127.0.0.1',
+      'X-Real-IP',
+      '127.0.0.1',
+      'X-Forwarded-Proto',
+      'http',
+      'X-Forwarded-Host',
+      'evil.example.test',
+      'Forwarded',
+      'for=127.0.0.1',
+    ];
+    const headers = upstreamRequestHeaders(raw, facts);
+    assert.deepEqual(values(headers, 'x-forwarded-for'), ['203.0.113.7']);
+    assert.deepEqual(values(headers, 'x-real-ip'), ['203.0.113.7']);
+    assert.deepEqual(values(headers, 'x-forwarded-proto'), ['https']);
+    assert.deepEqual(values(headers, 'x-forwarded-host'), ['app.example.test']);
+    assert.deepEqual(values(headers, 'forwarded'), []);
+    assert.deepEqual(values(headers, 'host'), ['app.example.test']);
+  });
+
+  it('extends forwarding headers from a trusted proxy', () => {
+    const raw = [
+      'Host',
+      'app.example.test',
+      'X-Forwarded-For',
+      '198.51.100.1',
+      'X-Forwarded-Proto',
+      'https',
+    ];
+    const headers = upstreamRequestHeaders(raw, { ...facts, trusted: true, secure: false });
+    assert.deepEqual(values(headers, 'x-forwarded-for'), ['198.51.100.1, 203.0.113.7']);
+    assert.deepEqual(values(headers, 'x-forwarded-proto'), ['https']);
+  });
+
+  it('sends http as the protocol of a plain connection', () => {
+    const headers = upstreamRequestHeaders(['Host', 'a'], { ...facts, secure: false });
+    assert.deepEqual(values(headers, 'x-forwarded-proto'), ['http']);
+  });
+
+  it('drops hop-by-hop headers and Expect', () => {
+    const raw = [
+      'Host',
+      'a',
+      'Connection',
+      'keep-alive, X-Secret-Hop',
+      'Keep-Alive',
+      'timeout=5',
+      'Transfer-Encoding',
+      'chunked',
+      'TE',
+      'trailers',
+      'Expect',
+      '100-continue',
+      'Upgrade',
+      'h2c',
+      'Proxy-Connection',
+      'keep-alive',
+      'X-Secret-Hop',
+      '1',
+      'Accept',
+      '*/*',
+    ];
+    const headers = upstreamRequestHeaders(raw, facts);
+    for (const name of [
+      'connection',
+      'keep-alive',
+      'transfer-encoding',
+      'te',
+      'expect',
+      'upgrade',
+      'proxy-connection',
+      'x-secret-hop',
+    ]) {
+      assert.deepEqual(values(headers, name), [], name);
+    }
+    assert.deepEqual(values(headers, 'accept'), ['*/*']);
+  });
+
+  it('keeps its own forwarding headers when the client names them in Connection', () => {
+    const raw = ['Host', 'a', 'Connection', 'X-Forwarded-For, X-Request-Id'];
+    const headers = upstreamRequestHeaders(raw, facts);
+    assert.deepEqual(values(headers, 'x-forwarded-for'), ['203.0.113.7']);
+    assert.deepEqual(values(headers, 'x-request-id'), ['req-1']);
+  });
+
+  it('keeps Upgrade and sets Connection for a WebSocket handshake', () => {
+    const raw = [
+      'Host',
+      'a',
+      'Connection',
+      'keep-alive, Upgrade',
+      'Upgrade',
+      'websocket',
+      'Sec-WebSocket-Key',
+      'k',
+    ];
+    const headers = upstreamRequestHeaders(raw, { ...facts, upgrade: true });
+    assert.deepEqual(values(headers, 'upgrade'), ['websocket']);
+    assert.deepEqual(values(headers, 'connection'), ['Upgrade']);
+    assert.deepEqual(values(headers, 'sec-websocket-key'), ['k']);
+  });
+
+  it('forwards one Host and sets the request id', () => {
+    const headers = upstreamRequestHeaders(['Host', 'a', 'X-Request-Id', 'client-id'], facts);
+    assert.deepEqual(values(headers, 'host'), ['a']);
+    assert.deepEqual(values(headers, 'x-request-id'), ['req-1']);
+  });
+});
+
+describe('clientResponseHeaders', () => {
+  it('drops hop-by-hop headers and the upstream request id, adds HSTS', () => {
+    const raw = [
+      'Content-Type',
+      'text/plain',
+      'Connection',
+      'keep-alive',
+      'Keep-Alive',
+      'timeout=5',
+      'Transfer-Encoding',
+      'chunked',
+      'X-Request-Id',
+      'upstream-id',
+      'Set-Cookie',
+      'a=1',
+      'Set-Cookie',
+      'b=2',
+    ].map((text) => Buffer.from(text, 'latin1'));
+    const headers = clientResponseHeaders(raw, 'req-1', 'max-age=31536000');
+    assert.deepEqual(headers, [
+      'Content-Type',
+      'text/plain',
+      'Set-Cookie',
+      'a=1',
+      'Set-Cookie',
+      'b=2',
+      'x-request-id',
+      'req-1',
+      'strict-transport-security',
+      'max-age=31536000',
+    ]);
+  });
+
+  it('keeps bytes above 127 unchanged', () => {
+    const raw = [Buffer.from('X-Name'), Buffer.from([0x63, 0xe9])];
+    const headers = clientResponseHeaders(raw, 'r', undefined);
+    assert.equal(Buffer.from(headers[1]!, 'latin1').toString('hex'), '63e9');
+  });
+});
+
+describe('scanRequestHead', () => {
+  it('counts Host lines and reads body framing', () => {
+    const head = scanRequestHead([
+      'Host',
+      'a',
+      'host',
+      'b',
+      'Content-Length',
+      '12',
+      'X-Request-Id',
+      'abc-1',
+    ]);
+    assert.equal(head.hostCount, 2);
+    assert.equal(head.host, 'a');
+    assert.equal(head.bodyLength, 12);
+    assert.equal(head.requestId, 'abc-1');
+  });
+
+  it('marks a chunked body and ignores an unsafe request id', () => {
+    const head = scanRequestHead(['Transfer-Encoding', 'chunked', 'X-Request-Id', 'a b\u0001']);
+    assert.equal(head.bodyLength, -1);
+    assert.equal(head.requestId, undefined);
+  });
+});
+
+describe('TrustedProxies', () => {
+  it('matches addresses and ranges, IPv4-mapped peers included', () => {
+    const trusted = new TrustedProxies(['10.0.0.0/8', '192.0.2.1', 'fd00::/8']);
+    assert.equal(trusted.has('10.1.2.3'), true);
+    assert.equal(trusted.has('::ffff:10.1.2.3'), true);
+    assert.equal(trusted.has('192.0.2.1'), true);
+    assert.equal(trusted.has('192.0.2.2'), false);
+    assert.equal(trusted.has('fd12::1'), true);
+    assert.equal(trusted.has('not-an-ip'), false);
+  });
+
+  it('trusts nobody by default', () => {
+    assert.equal(new TrustedProxies([]).has('127.0.0.1'), false);
+  });
+
+  it('shows IPv4-mapped peers as IPv4', () => {
+    assert.equal(peerAddress('::ffff:127.0.0.1'), '127.0.0.1');
+    assert.equal(peerAddress('::1'), '::1');
+    assert.equal(peerAddress(undefined), '');
+  });
+});
