@@ -1,4 +1,3 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { EdgeContext } from '../context.ts';
 import type { EdgeApi, EdgeRequest } from '../edge-api.ts';
 import { EdgeError, errorMessage } from '../errors.ts';
@@ -6,12 +5,12 @@ import type { Logger } from '../log.ts';
 import { renewAction, rollbackAction, runAction, type AdminAction } from './actions.ts';
 import type { AdminAuth } from './auth.ts';
 import { renderDashboard } from './dashboard.ts';
+import { AdminGate, errorBody, LOGIN_PATH, requireSameOrigin } from './gate.ts';
 import { actionForm } from './forms.ts';
 import { EdgeSampler } from './edge-stats.ts';
 import { renderPage } from './html.ts';
 import {
   createNonce,
-  isSameOrigin,
   readForm,
   redirect,
   sendHtml,
@@ -27,10 +26,8 @@ import {
   renderMessagePage,
 } from './pages.ts';
 import { redactSecrets } from './redact.ts';
-import type { AdminSession } from './sessions.ts';
 import { buildStatusReport } from './status-report.ts';
 
-const LOGIN_PATH = '/_edge/login';
 const PAGE_PATH = '/_edge/';
 
 export interface AdminEndpointsOptions {
@@ -49,6 +46,7 @@ export class AdminEndpoints {
   private readonly metrics: EdgeMetrics;
   private readonly now: () => number;
   private readonly log: Logger;
+  private readonly gate: AdminGate;
 
   constructor(context: EdgeContext, auth: AdminAuth, options: AdminEndpointsOptions) {
     this.context = context;
@@ -56,53 +54,25 @@ export class AdminEndpoints {
     this.secrets = options.secrets;
     this.now = options.now;
     this.log = options.logger;
+    this.gate = new AdminGate(auth, options.logger);
     this.sampler = new EdgeSampler(() => context.routeStats, context.startedAt, options.now);
     this.metrics = new EdgeMetrics(context, options.secrets);
   }
 
   register(api: EdgeApi): void {
     api.add('GET', '/health', (r) => sendText(r.res, 200, 'ok\n'));
-    api.add('GET', '', (r) => redirect(r.res, PAGE_PATH));
-    api.add(
-      'GET',
-      '/',
-      this.guard((r) => this.showPage(r)),
-    );
-    api.add(
-      'GET',
-      '/status',
-      this.guard((r) => this.showStatus(r)),
-    );
-    api.add(
-      'GET',
-      '/metrics',
-      this.guard((r) => this.showMetrics(r)),
-    );
-    api.add(
-      'GET',
-      '/login',
-      this.guard((r) => this.showLogin(r)),
-    );
-    api.add(
-      'POST',
-      '/login',
-      this.guard((r) => this.login(r)),
-    );
-    api.add(
-      'POST',
-      '/logout',
-      this.guard((r) => this.logout(r)),
-    );
-    api.add(
-      'POST',
-      '/actions/rollback',
-      this.guard((r) => this.act(r, rollbackAction(this.context))),
-    );
-    api.add(
-      'POST',
-      '/actions/renew',
-      this.guard((r) => this.act(r, renewAction(this.context))),
-    );
+
+    const routes: [string, string, (request: EdgeRequest) => Promise<void>][] = [
+      ['GET', '/', (r) => this.showPage(r)],
+      ['GET', '/status', (r) => this.showStatus(r)],
+      ['GET', '/metrics', (r) => this.showMetrics(r)],
+      ['GET', '/login', (r) => this.showLogin(r)],
+      ['POST', '/login', (r) => this.login(r)],
+      ['POST', '/logout', (r) => this.logout(r)],
+      ['POST', '/actions/rollback', (r) => this.act(r, rollbackAction(this.context))],
+      ['POST', '/actions/renew', (r) => this.act(r, renewAction(this.context))],
+    ];
+    for (const [method, path, handler] of routes) api.add(method, path, this.guard(handler));
   }
 
   /** Wraps a handler: a closed admin answers 503 with no data, and errors get a page or JSON. */
@@ -136,13 +106,13 @@ export class AdminEndpoints {
   }
 
   private async showStatus(request: EdgeRequest): Promise<void> {
-    if (!(await this.authenticateData(request))) return;
+    if (!(await this.gate.authenticateData(request))) return;
 
     sendJson(request.res, 200, await buildStatusReport(this.statusSources()));
   }
 
   private async showMetrics(request: EdgeRequest): Promise<void> {
-    if (!(await this.authenticateData(request))) return;
+    if (!(await this.gate.authenticateData(request))) return;
 
     const text = await this.metrics.scrape();
     setSecurityHeaders(request.res);
@@ -161,7 +131,7 @@ export class AdminEndpoints {
   }
 
   private async login(request: EdgeRequest): Promise<void> {
-    this.requireSameOrigin(request);
+    requireSameOrigin(request);
     const form = await readForm(request.req);
     const result = await this.auth.login(request.clientAddress, form.get('password') ?? '');
     if (result.ok) {
@@ -180,16 +150,16 @@ export class AdminEndpoints {
   }
 
   private async logout(request: EdgeRequest): Promise<void> {
-    const session = await this.requireFormSession(request);
-    if (session === undefined) return;
+    const form = await this.gate.readSessionForm(request);
+    if (form === undefined) return;
 
-    this.auth.logout(session);
+    this.auth.logout(form.session);
     request.res.setHeader('set-cookie', this.auth.clearedCookie());
     redirect(request.res, LOGIN_PATH);
   }
 
   private async act(request: EdgeRequest, action: AdminAction): Promise<void> {
-    const form = await this.readSessionForm(request);
+    const form = await this.gate.readSessionForm(request);
     if (form === undefined) return;
 
     const { session, fields } = form;
@@ -213,81 +183,6 @@ export class AdminEndpoints {
     const outcome = await runAction(this.context, action, values);
     session.flash = { kind: outcome.kind, text: redactSecrets(outcome.text, this.secrets) };
     redirect(request.res, PAGE_PATH);
-  }
-
-  /** Reads a POST form of a logged-in session and checks its CSRF token. */
-  private async readSessionForm(
-    request: EdgeRequest,
-  ): Promise<{ session: AdminSession; fields: URLSearchParams } | undefined> {
-    const session = this.auth.sessionOf(request.req);
-    if (session === undefined) {
-      const nonce = createNonce();
-      sendHtml(
-        request.res,
-        401,
-        renderMessagePage(nonce, 'Not logged in', 'Log in and try again.'),
-        nonce,
-      );
-      return undefined;
-    }
-
-    this.requireSameOrigin(request);
-    const fields = await readForm(request.req);
-    if (!tokensMatch(fields.get('csrf') ?? '', session.csrfToken)) {
-      this.log.warn(
-        { clientAddress: request.clientAddress, path: request.path },
-        'admin form rejected: invalid CSRF token',
-      );
-      throw new EdgeError(
-        'EDGE_ADMIN_CSRF',
-        'invalid or missing CSRF token: reload the admin page and try again',
-        { status: 403 },
-      );
-    }
-    return { session, fields };
-  }
-
-  private async requireFormSession(request: EdgeRequest): Promise<AdminSession | undefined> {
-    const form = await this.readSessionForm(request);
-    return form?.session;
-  }
-
-  /**
-   * Accepts a session cookie or HTTP Basic credentials; otherwise answers 401 (or 429 when the
-   * client is rate-limited) with no data and returns false.
-   */
-  private async authenticateData(request: EdgeRequest): Promise<boolean> {
-    if (this.auth.sessionOf(request.req) !== undefined) return true;
-
-    const basic = await this.auth.checkBasic(request.req, request.clientAddress);
-    if (basic === 'ok') return true;
-
-    if (typeof basic === 'object') {
-      request.res.setHeader('retry-after', String(Math.ceil(basic.retryAfterMs / 1000)));
-      sendJson(
-        request.res,
-        429,
-        errorBody('EDGE_ADMIN_RATE_LIMITED', 'too many failed logins from this address'),
-      );
-      return false;
-    }
-    request.res.setHeader('www-authenticate', 'Basic realm="caliente-edge", charset="UTF-8"');
-    sendJson(
-      request.res,
-      401,
-      errorBody(
-        'EDGE_ADMIN_UNAUTHENTICATED',
-        `authentication required: log in at ${LOGIN_PATH} or send HTTP Basic credentials`,
-      ),
-    );
-    return false;
-  }
-
-  private requireSameOrigin(request: EdgeRequest): void {
-    if (isSameOrigin(request.req)) return;
-    throw new EdgeError('EDGE_ADMIN_CROSS_ORIGIN', 'form posted from another origin', {
-      status: 403,
-    });
   }
 
   private rejectDisabled(request: EdgeRequest): void {
@@ -336,14 +231,4 @@ export class AdminEndpoints {
 
 function wantsHtml(request: EdgeRequest): boolean {
   return request.path !== '/status' && request.path !== '/metrics';
-}
-
-function errorBody(code: string, message: string) {
-  return { error: { code, message } };
-}
-
-function tokensMatch(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { registerAdminRoutes } from '../../src/admin/index.ts';
+import { registerAdminRoutes, type StatusReport } from '../../src/admin/index.ts';
 import {
   AdminClient,
   bareContext,
@@ -164,7 +164,7 @@ async function fetchStatus(context: ReturnType<typeof bareContext>) {
     const json = await client.get('/_edge/status');
     const page = await client.get('/_edge/');
     const metrics = await client.get('/_edge/metrics');
-    return { json, page, metrics, status: JSON.parse(json.text) as Record<string, any> };
+    return { json, page, metrics, status: JSON.parse(json.text) as StatusReport };
   } finally {
     await server.close();
   }
@@ -195,19 +195,19 @@ describe('admin status JSON', () => {
   it('reports routes, health and request counts', async () => {
     const { status } = await fetchStatus(fullContext());
 
-    const prod = status.sites[0];
+    const prod = status.sites[0]!;
     assert.equal(prod.name, 'prod');
     assert.deepEqual(prod.hosts, ['app.example.test']);
-    const api = prod.routes[0];
+    const api = prod.routes[0]!;
     assert.equal(api.path, '/api/');
     assert.equal(api.kind, 'service');
     assert.equal(api.target, 'web');
     assert.equal(api.requests, 5);
     assert.deepEqual(api.responses, { '1xx': 0, '2xx': 3, '3xx': 0, '4xx': 1, '5xx': 1 });
     assert.equal(api.healthy, true);
-    assert.equal(prod.routes[1].kind, 'static');
-    assert.equal(prod.routes[1].healthy, null);
-    assert.equal(status.sites[1].routes[0].healthy, false);
+    assert.equal(prod.routes[1]!.kind, 'static');
+    assert.equal(prod.routes[1]!.healthy, null);
+    assert.equal(status.sites[1]!.routes[0]!.healthy, false);
     assert.equal(status.edge.requestsTotal, 5);
     assert.equal(status.edge.uptimeS >= 3600, true);
   });
@@ -215,24 +215,25 @@ describe('admin status JSON', () => {
   it('computes days left and the alert below seven days', async () => {
     const { status } = await fetchStatus(fullContext());
 
-    const [valid, expiring] = status.certificates;
+    const valid = status.certificates[0]!;
+    const expiring = status.certificates[1]!;
     assert.equal(valid.alert, false);
-    assert.ok(valid.daysLeft > 44 && valid.daysLeft <= 45, `daysLeft ${valid.daysLeft}`);
+    assert.ok(valid.daysLeft! > 44 && valid.daysLeft! <= 45, `daysLeft ${valid.daysLeft}`);
     assert.equal(valid.issuer, 'Pebble Intermediate CA');
     assert.equal(expiring.alert, true);
-    assert.ok(expiring.daysLeft > 2 && expiring.daysLeft <= 3);
-    assert.equal(expiring.lastError.message, 'challenge invalid');
-    assert.equal(expiring.lastError.type, 'urn:ietf:params:acme:error:unauthorized');
+    assert.ok(expiring.daysLeft! > 2 && expiring.daysLeft! <= 3, `daysLeft ${expiring.daysLeft}`);
+    assert.equal(expiring.lastError?.message, 'challenge invalid');
+    assert.equal(expiring.lastError?.type, 'urn:ietf:params:acme:error:unauthorized');
   });
 
   it('lists recent deploys newest first with the rollback digest', async () => {
     const { status } = await fetchStatus(fullContext());
 
     assert.deepEqual(
-      status.deploys.recent.map((d: { id: string }) => d.id),
+      status.deploys.recent.map((d) => d.id),
       ['d-2', 'd-1'],
     );
-    assert.equal(status.deploys.recent[0].failedStep, 'health');
+    assert.equal(status.deploys.recent[0]!.failedStep, 'health');
     assert.deepEqual(status.deploys.services, [
       {
         service: 'web',
@@ -251,7 +252,7 @@ describe('admin status JSON', () => {
     assert.equal(status.containers.configured, false);
     assert.equal(status.deploys.configured, false);
     assert.deepEqual(status.certificates, []);
-    assert.equal(status.deploys.services[0].previousDigest, null);
+    assert.equal(status.deploys.services[0]!.previousDigest, null);
     assert.equal(page.status, 200);
     assert.match(page.text, /Docker not configured/);
     assert.match(page.text, /Deploys not configured/);
