@@ -73,7 +73,7 @@ async function run(dir: string, socket: string, registryHost: string): Promise<s
     deployEdgeConfig({ ...fixture, network, repository, dockerSocket: socket }),
   );
 
-  const edge = group.start('edge', process.execPath, edgeCommand(configFile).args, {
+  const edge = group.start('edge', process.execPath, edgeCommand(dir, configFile).args, {
     logFile: path.join(edgeDir, 'edge.log'),
     env: { ...process.env, [SECRET_ENV]: secret, NODE_ENV: 'production' },
   });

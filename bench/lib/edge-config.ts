@@ -1,4 +1,5 @@
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import type { BenchPorts } from './options.ts';
@@ -53,32 +54,51 @@ export interface EdgeCommand {
 }
 
 /**
- * Chooses how to start the edge: the compiled dist/main.js when it is newer than every file in
- * src/, else src/main.ts through tsx. `extraNodeArgs` go before the script (e.g. --cpu-prof).
+ * Builds the edge's node command line. By default the sources are compiled with
+ * `tsc -p tsconfig.build.json` into `workDir/edge-dist`, which is how the Docker image runs the
+ * edge; the repository's own dist/ is left alone because bin/caliente-edge.js prefers it over the
+ * sources. BENCH_EDGE_RUNTIME=tsx runs src/main.ts through tsx instead. `extraNodeArgs` go
+ * before the script (such as --cpu-prof).
  */
-export function edgeCommand(configFile: string, extraNodeArgs: string[] = []): EdgeCommand {
-  const dist = path.resolve('dist/main.js');
+export function edgeCommand(
+  workDir: string,
+  configFile: string,
+  extraNodeArgs: string[] = [],
+): EdgeCommand {
   const source = path.resolve('src/main.ts');
-  if (existsSync(dist) && statSync(dist).mtimeMs > newestMtime(path.resolve('src'))) {
-    return {
-      args: [...extraNodeArgs, dist, '--config', configFile],
-      description: 'node dist/main.js --config edge.yml',
-    };
-  }
   if (!existsSync(source)) {
     throw new Error('src/main.ts not found: the edge has no entry point to benchmark yet');
   }
+  if (process.env.BENCH_EDGE_RUNTIME === 'tsx') {
+    return {
+      args: [...extraNodeArgs, '--import', 'tsx', source, '--config', configFile],
+      description: 'node --import tsx src/main.ts --config edge.yml',
+    };
+  }
+
+  const main = compileEdge(workDir);
   return {
-    args: [...extraNodeArgs, '--import', 'tsx', source, '--config', configFile],
-    description: 'node --import tsx src/main.ts --config edge.yml',
+    args: [...extraNodeArgs, main, '--config', configFile],
+    description:
+      'node edge-dist/main.js --config edge.yml (src/ compiled by tsc -p tsconfig.build.json)',
   };
 }
 
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (!entry.isFile()) continue;
-    newest = Math.max(newest, statSync(path.join(entry.parentPath, entry.name)).mtimeMs);
+/** Compiles src/ once per work directory and returns the path of the compiled main.js. */
+function compileEdge(workDir: string): string {
+  const outDir = path.join(workDir, 'edge-dist');
+  const main = path.join(outDir, 'main.js');
+  if (existsSync(main)) return main;
+
+  const tsc = path.resolve('node_modules/.bin/tsc');
+  // Type errors elsewhere in the tree must not stop the benchmark: tsc still emits JavaScript.
+  spawnSync(tsc, ['-p', 'tsconfig.build.json', '--outDir', outDir], { stdio: 'ignore' });
+  if (!existsSync(main)) throw new Error(`compiling src/ with tsc produced no ${main}`);
+
+  // The compiled files are ES modules and import packages from the repository's node_modules.
+  writeFileSync(path.join(workDir, 'package.json'), '{ "type": "module" }\n');
+  if (!existsSync(path.join(workDir, 'node_modules'))) {
+    symlinkSync(path.resolve('node_modules'), path.join(workDir, 'node_modules'));
   }
-  return newest;
+  return main;
 }

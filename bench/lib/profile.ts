@@ -14,6 +14,7 @@ import { measure } from './measure.ts';
 import type { BenchOptions } from './options.ts';
 import type { ProcessGroup } from './processes.ts';
 import { preflight, SCENARIOS, type ScenarioContext } from './scenarios.ts';
+import { SourceLocations } from './source-locations.ts';
 import { startTargets, type Target } from './targets.ts';
 
 /** V8 sampling interval; finer than the default 1 ms because a request costs tens of µs. */
@@ -50,7 +51,8 @@ export async function runProfile(options: BenchOptions, group: ProcessGroup): Pr
   await group.stop(edge.child);
 
   const file = await waitForProfile(profileDir);
-  const summary = summariseProfile(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile);
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  const summary = summariseProfile(profile, new SourceLocations(process.cwd()));
   const cpuUs = (run.cpuUserUs + run.cpuSystemUs) / run.load.count;
   const markdown = [
     `### Where the time goes: edge CPU profile during \`${scenario.id}\``,
