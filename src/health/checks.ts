@@ -42,9 +42,12 @@ export function planHealthChecks(config: EdgeConfig): HealthCheckPlan[] {
   return [...plans.values()];
 }
 
-/** Returns the target registry key of a proxied route, or undefined for a static route. */
+/**
+ * Returns the target registry key of a proxied route, or undefined for a static route. Fixed
+ * upstreams are keyed by URL origin, as the proxy keys them.
+ */
 export function routeTargetKey(route: RouteConfig): string | undefined {
-  if (route.upstream !== undefined) return upstreamKey(route.upstream);
+  if (route.upstream !== undefined) return upstreamKey(new URL(route.upstream).origin);
   if (route.service !== undefined) return serviceKey(route.service);
   return undefined;
 }

@@ -5,7 +5,7 @@ import pino from 'pino';
 import { parseConfig } from '../../src/config/load.ts';
 import { UpstreamHealthMonitor } from '../../src/health/monitor.ts';
 import type { ProbeOptions, ProbeResult } from '../../src/health/probe.ts';
-import { serviceKey, Target, TargetRegistry } from '../../src/targets/registry.ts';
+import { serviceKey, Target, TargetRegistry, upstreamKey } from '../../src/targets/registry.ts';
 
 const config = parseConfig({
   sites: [
@@ -185,6 +185,35 @@ describe('health monitor', () => {
     await waitFor(() => origins.includes('http://10.0.0.9:8000'), 'probe of the new target');
     await waitFor(() => monitor!.status()[0]!.healthy === true, 'new target healthy');
     assert.equal(monitor.status()[0]!.target, 'http://10.0.0.9:8000');
+  });
+
+  it('reads fixed upstreams from the slot the proxy uses', async () => {
+    const fixed = parseConfig({
+      sites: [
+        {
+          name: 'prod',
+          hosts: ['a.test'],
+          routes: [{ path: '/', upstream: 'http://backend.test:80/' }],
+        },
+      ],
+    });
+    const registry = new TargetRegistry();
+    registry.switch(upstreamKey('http://backend.test'), new Target('http://127.0.0.1:8080'));
+    const origins: string[] = [];
+    monitor = new UpstreamHealthMonitor({
+      config: fixed,
+      targets: registry,
+      logger: pino({ level: 'silent' }),
+      intervalMs: 60_000,
+      probe: async (options) => {
+        origins.push(options.origin);
+        return { healthy: true, latencyMs: 1, status: 200 };
+      },
+    });
+    monitor.start();
+    await waitFor(() => origins.length > 0, 'first probe');
+
+    assert.deepEqual(origins, ['http://127.0.0.1:8080']);
   });
 
   it('stops probing after stop()', async () => {
