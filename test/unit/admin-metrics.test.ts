@@ -4,109 +4,13 @@ import { registerAdminRoutes } from '../../src/admin/index.ts';
 import { DURATION_BUCKETS_S, RouteStats } from '../../src/stats.ts';
 import {
   AdminClient,
+  findSample as find,
   fullContext,
+  parseExposition,
   startApiServer,
   succeededDeploy,
   testEnv,
 } from './admin-fixtures.ts';
-
-interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-interface Exposition {
-  types: Map<string, string>;
-  samples: Sample[];
-}
-
-const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
-const LABEL_PAIR = /^([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\["\\n])*)"(,|(?=\}))/;
-const SUFFIXES: Record<string, string[]> = {
-  histogram: ['_bucket', '_sum', '_count'],
-  summary: ['', '_sum', '_count'],
-};
-
-/**
- * Parses the Prometheus text format 0.0.4 strictly: every line is a HELP, a TYPE or a sample
- * of a family declared by TYPE before it, with valid names, label syntax and float values.
- */
-function parseExposition(text: string): Exposition {
-  assert.ok(text.endsWith('\n'), 'exposition ends with a newline');
-  const types = new Map<string, string>();
-  const samples: Sample[] = [];
-  for (const [index, line] of text.split('\n').entries()) {
-    const where = `line ${index + 1}: ${line}`;
-    if (line === '') continue;
-    if (line.startsWith('# HELP ')) {
-      assert.match(line.split(' ')[2]!, METRIC_NAME, where);
-      continue;
-    }
-    if (line.startsWith('# TYPE ')) {
-      const [, , name, type] = line.split(' ');
-      assert.match(name!, METRIC_NAME, where);
-      assert.ok(['counter', 'gauge', 'histogram', 'summary', 'untyped'].includes(type!), where);
-      assert.ok(!types.has(name!), `${where}: family declared twice`);
-      types.set(name!, type!);
-      continue;
-    }
-    assert.ok(!line.startsWith('#'), `${where}: unknown comment`);
-    const sample = parseSample(line, where);
-    assert.ok(familyOf(sample.name, types) !== undefined, `${where}: no TYPE for ${sample.name}`);
-    samples.push(sample);
-  }
-  return { types, samples };
-}
-
-function parseSample(line: string, where: string): Sample {
-  const nameMatch = /^[a-zA-Z_:][a-zA-Z0-9_:]*/.exec(line);
-  assert.ok(nameMatch, `${where}: metric name`);
-  let rest = line.slice(nameMatch[0].length);
-  const labels: Record<string, string> = {};
-  if (rest.startsWith('{')) {
-    rest = rest.slice(1);
-    while (!rest.startsWith('}')) {
-      const pair = LABEL_PAIR.exec(rest);
-      assert.ok(pair, `${where}: label syntax`);
-      labels[pair[1]!] = pair[2]!.replace(/\\n/g, '\n').replace(/\\(["\\])/g, '$1');
-      rest = rest.slice(pair[0].length);
-    }
-    rest = rest.slice(1);
-  }
-  assert.match(rest, /^ [^ ]+( -?\d+)?$/, `${where}: value`);
-  // Prometheus reads values with Go's strconv.ParseFloat, which ignores case in NaN and Inf;
-  // prom-client writes NaN as `Nan`.
-  const text = rest.trim().split(' ')[0]!;
-  const special: Record<string, number> = {
-    nan: NaN,
-    '+inf': Infinity,
-    inf: Infinity,
-    '-inf': -Infinity,
-  };
-  const value = special[text.toLowerCase()] ?? Number(text);
-  assert.ok(text.toLowerCase() === 'nan' || !Number.isNaN(value), `${where}: value ${text}`);
-  return { name: nameMatch[0], labels, value };
-}
-
-function familyOf(name: string, types: Map<string, string>): string | undefined {
-  if (types.get(name) !== undefined && types.get(name) !== 'histogram') return name;
-  for (const [family, type] of types) {
-    for (const suffix of SUFFIXES[type] ?? []) if (name === `${family}${suffix}`) return family;
-  }
-  return undefined;
-}
-
-function find(
-  exposition: Exposition,
-  name: string,
-  labels: Record<string, string>,
-): number | undefined {
-  const match = exposition.samples.find(
-    (s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v),
-  );
-  return match?.value;
-}
 
 async function scrape(context = fullContext()) {
   registerAdminRoutes(context, { env: await testEnv() });
