@@ -61,10 +61,10 @@ export async function getJson(
 
 /**
  * Installs, once per process, acme-client's logger and a wrapper around axios' HTTP adapter.
- * The wrapper turns two cases into errors that bypass acme-client's retry interceptor, which
- * would otherwise sleep inside the request: a 429 rate limit (it would wait Retry-After, up to
- * hours, holding the order) and a failure without a response such as an untrusted CA (retried
- * for about 75 s and then reported as an unrelated TypeError by acme-client 5.4).
+ * The wrapper raises two cases as errors that bypass acme-client's retry interceptor, which
+ * would otherwise sleep inside the request. A 429 rate limit would wait out Retry-After, up to
+ * hours, while holding the order. A failure without a response, such as an untrusted CA, would
+ * be retried for about 75 s and then reported as an unrelated TypeError (acme-client 5.4).
  */
 function installAcmeHttp(logger: Logger): void {
   if (processLogger !== undefined) return;

@@ -183,9 +183,9 @@ export function parseRenewalInfo(data: unknown, retryAfter: unknown): RenewalInf
 }
 
 /**
- * acme-client reports a failed validation or request as a plain Error with the problem's
- * detail; this adds the problem type recorded from the response, which the retry logic and the
- * status need.
+ * Adds the problem type to an acme-client error. acme-client reports a failed validation or
+ * request as a plain Error with only the problem's detail, but the retry logic and the status
+ * need the type, which the HTTP wrapper recorded from the response.
  */
 function withProblem(error: unknown): unknown {
   if (error instanceof EdgeError || !(error instanceof Error)) return error;

@@ -57,14 +57,6 @@ export function renewalCertificateId(info: CertificateInfo): string | undefined 
   return `${keyId.toString('base64url')}.${Buffer.from(serialHex, 'hex').toString('base64url')}`;
 }
 
-/** Returns true when `names` (any order, any case) are exactly the DNS names of `info`. */
-export function coversExactly(info: CertificateInfo, names: string[]): boolean {
-  const wanted = new Set(names.map((name) => name.toLowerCase()));
-  if (wanted.size !== info.names.length) return false;
-
-  return info.names.every((name) => wanted.has(name));
-}
-
 function subjectAltNames(certificate: X509Certificate): string[] {
   const entries = certificate.subjectAltName?.split(', ') ?? [];
 

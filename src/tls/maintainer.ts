@@ -81,10 +81,10 @@ export class CertificateMaintainer {
     clearTimeout(timer);
   }
 
-  /** The managed certificate that contains `name`. */
+  /** Returns the managed certificate that contains `name`. */
   find(name: string): ManagedCertificate | undefined {
-    const wanted = name.toLowerCase();
-    return this.certificates.find((certificate) => certificate.names.includes(wanted));
+    const lowered = name.toLowerCase();
+    return this.certificates.find((certificate) => certificate.names.includes(lowered));
   }
 
   /**
@@ -266,7 +266,7 @@ export class CertificateMaintainer {
     });
     const id = renewalCertificateId(certificate.info!)!;
     const serial = certificate.info!.serial;
-    // No second fetch while this one runs: the loop sees no due time until it ends.
+    // Blocks a second fetch while this one runs, because the loop gets no due time until it ends.
     this.renewalInfoCheckAfter.set(certificate, Number.POSITIVE_INFINITY);
 
     try {

@@ -58,8 +58,8 @@ export class ManagedCertificate {
 
   /** When the next order should be placed: now when there is no valid certificate. */
   dueAt(now: number): number {
-    const wanted = this.isValid(now) && this.coversAllNames() ? this.renewAt()! : now;
-    return Math.max(wanted, this.notBeforeNextAttempt());
+    const target = this.isValid(now) && this.coversAllNames() ? this.renewAt()! : now;
+    return Math.max(target, this.notBeforeNextAttempt());
   }
 
   /** True when the loaded certificate names exactly the configured names. */

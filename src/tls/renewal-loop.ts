@@ -3,11 +3,11 @@ import type { Logger } from '../log.ts';
 /** setTimeout fires at once for delays above 2^31 - 1 ms (about 24.8 days). */
 const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
 
-/** Least time between two checks that were not woken on purpose, so a due time in the past cannot spin. */
+/** Minimum time between two checks not requested through wake(), so a past due time cannot spin the loop. */
 const MIN_CHECK_SPACING_MS = 10;
 
 export interface RenewalLoopOptions {
-  /** Longest sleep between two checks, whatever the next due time. */
+  /** Maximum sleep between two checks, whatever the next due time. */
   intervalMs: number;
   now: () => number;
   logger: Logger;

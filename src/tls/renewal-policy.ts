@@ -10,7 +10,7 @@ export const RENEW_REMAINING_FRACTION = 1 / 3;
 /** Below this much validity left, the status flags the certificate and retries get faster. */
 export const EXPIRY_ALERT_MS = 7 * 24 * 60 * 60 * 1000;
 
-/** Longest retry wait while a certificate is inside EXPIRY_ALERT_MS of its expiry. */
+/** Maximum retry wait while a certificate is inside EXPIRY_ALERT_MS of its expiry. */
 export const ALERT_RETRY_CAP_MS = 60 * 60 * 1000;
 
 /** Renewal information is fetched again after this long when the CA sends no Retry-After. */
@@ -49,6 +49,6 @@ export function pickInWindow(start: number, end: number, random: () => number): 
 
 /** Returns the wait before renewal information is fetched again, from the CA's Retry-After. */
 export function renewalInfoRecheckMs(retryAfterMs: number | undefined): number {
-  const wanted = retryAfterMs ?? DEFAULT_RENEWAL_INFO_RECHECK_MS;
-  return Math.min(Math.max(wanted, MIN_RENEWAL_INFO_RECHECK_MS), MAX_RENEWAL_INFO_RECHECK_MS);
+  const requested = retryAfterMs ?? DEFAULT_RENEWAL_INFO_RECHECK_MS;
+  return Math.min(Math.max(requested, MIN_RENEWAL_INFO_RECHECK_MS), MAX_RENEWAL_INFO_RECHECK_MS);
 }

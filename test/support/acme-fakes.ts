@@ -124,7 +124,7 @@ export async function waitFor(
   }
 }
 
-/** A TLS server on 127.0.0.1 that serves the manager's certificates, as the HTTPS listener does. */
+/** Starts a TLS server on 127.0.0.1 that serves the manager's certificates like the HTTPS listener. */
 export async function startTlsServer(
   manager: CertificateManager,
 ): Promise<{ port: number; close(): Promise<void> }> {

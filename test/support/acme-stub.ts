@@ -6,7 +6,7 @@ import {
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 
-/** What the stub answers to a new order. */
+/** Response of the stub to a new order. */
 export type OrderBehaviour =
   | { kind: 'rate-limited'; retryAfterSeconds: number }
   | { kind: 'challenge-invalid'; problemType: string; detail: string };
@@ -29,7 +29,7 @@ export interface AcmeStubOptions {
 
 /**
  * A minimal ACME server on 127.0.0.1 for failure paths Pebble cannot produce on demand. It does
- * not check signatures: it only answers in the shapes of RFC 8555.
+ * not check signatures and only returns responses in the shapes of RFC 8555.
  */
 export async function startAcmeStub(options: AcmeStubOptions): Promise<AcmeStub> {
   const requests: string[] = [];

@@ -27,9 +27,9 @@ export interface Pebble {
   rootCertificate(): Promise<string>;
   /** New orders Pebble has accepted since it started, read from its log. */
   orderCount(): number;
-  /** Makes `host` resolve to `address` only (the default answer is 127.0.0.1). */
+  /** Makes `host` resolve to `address` only (the default record is 127.0.0.1). */
   setAddress(host: string, address: string): Promise<void>;
-  /** Goes back to the default answer for `host`. */
+  /** Restores the default record for `host`. */
   clearAddress(host: string): Promise<void>;
   stop(): Promise<void>;
 }

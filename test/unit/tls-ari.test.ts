@@ -52,7 +52,7 @@ test('ARI window in the past renews early and names the replaced certificate', a
   const first = manager.status()[0]!;
   const expectedId = issuer.renewalInfoRequests[0];
 
-  // The CA revoked the certificate, say: its window moves into the past.
+  // As after a revocation, the window moves into the past.
   issuer.renewalWindow = {
     start: new Date(clock.now() - 2 * DAY_MS),
     end: new Date(clock.now() - DAY_MS),

@@ -215,3 +215,21 @@ test('wildcard hosts stay on the fallback and are not ordered', async (t) => {
   const wildcard = manager.status().find((entry) => entry.names.includes('*.apps.example.test'));
   assert.equal(wildcard?.state, 'self-signed');
 });
+
+test('expired stored certificate is replaced at start', async (t) => {
+  const clock = new FakeClock();
+  const issuer = new FakeIssuer(clock);
+  const config = await acmeConfig({ production: SITES.production });
+  const first = await startManager(config, issuer, clock);
+  await waitFor(() => first.status()[0]?.state === 'valid');
+  await first.stop();
+  const expiredSerial = first.status()[0]?.serial;
+
+  clock.advance(91 * DAY_MS);
+  const manager = await startManager(config, issuer, clock);
+  t.after(() => manager.stop());
+
+  await waitFor(() => issuer.orders.length === 2, 5_000, 'replacement order');
+  await waitFor(() => manager.status()[0]?.state === 'valid', 5_000, 'valid again');
+  assert.notEqual(manager.status()[0]?.serial, expiredSerial);
+});

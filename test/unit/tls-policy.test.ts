@@ -5,8 +5,8 @@ import tls, { type SecureVersion } from 'node:tls';
 import { TLS_SERVER_OPTIONS } from '../../src/tls/policy.ts';
 import { createSelfSignedCertificate } from '../../src/tls/self-signed.ts';
 
-// OpenSSL 3 refuses TLS 1.0/1.1 at its default security level even as a client; level 0 lets
-// the test client offer them, so only the server policy can refuse.
+// OpenSSL 3 rejects TLS 1.0 and 1.1 at its default security level, even as a client. Level 0
+// lets the test client offer them, so only the server policy can reject them.
 const LEGACY_CLIENT_CIPHERS = 'DEFAULT:@SECLEVEL=0';
 
 async function startServer(options: tls.TlsOptions): Promise<{ port: number; close(): void }> {
