@@ -88,8 +88,9 @@ export class Exchange {
     if (this.res.writableFinished) {
       this.finish(this.res.statusCode, contentLength(this.res));
     } else {
-      this.clientGone();
+      // Finished first, so the upstream failure the abort causes is neither retried nor answered.
       this.finish(CLIENT_CLOSED_STATUS, this.bytes);
+      this.clientGone();
     }
   }
 

@@ -331,16 +331,26 @@ export function rawExchange(
   });
 }
 
+const tcpSockets = new WeakMap<net.Socket, net.Socket>();
+
 /** Opens a plain or TLS socket to the edge. */
 export function connectRaw(port: number, tlsOptions?: { servername?: string }): net.Socket {
-  if (tlsOptions === undefined) return net.connect({ host: '127.0.0.1', port });
+  const tcp = net.connect({ host: '127.0.0.1', port });
+  if (tlsOptions === undefined) return tcp;
   const servername = tlsOptions.servername;
-  return tls.connect({
-    host: '127.0.0.1',
-    port,
+  const socket = tls.connect({
+    socket: tcp,
     servername: servername === undefined || servername === '' ? undefined : servername,
     rejectUnauthorized: false,
   });
+  tcpSockets.set(socket, tcp);
+  return socket;
+}
+
+/** Closes a socket from connectRaw with a TCP reset (RST) instead of a FIN. */
+export function resetSocket(socket: net.Socket): void {
+  (tcpSockets.get(socket) ?? socket).resetAndDestroy();
+  socket.destroy();
 }
 
 /** Status code of a raw response text, or 0 when there is none. */
