@@ -1,6 +1,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import type { ContainerInspect, DockerEngine } from '../docker/engine.ts';
+import { containerAddress } from '../docker/service-container.ts';
 import { EdgeError, errorMessage } from '../errors.ts';
 
 export const HEALTH_USER_AGENT = 'caliente-edge-healthcheck';
@@ -12,8 +13,8 @@ const LOG_TAIL_LINES = 20;
 export interface HealthWaitOptions {
   engine: DockerEngine;
   containerId: string;
-  /** Container address the edge will route to. */
-  address: string;
+  /** Network whose address of the container the edge routes to; the first one when unset. */
+  network?: string;
   port: number;
   /** HTTP path to probe; without it the image's HEALTHCHECK, else a TCP connect, decides. */
   path?: string;
@@ -30,7 +31,7 @@ export interface HealthWaitOptions {
  * restarts or its Docker health check turns unhealthy, with the exit code and last log line;
  * fails after `timeoutMs` with the last probe result ("health check returned HTTP 400").
  */
-export async function waitUntilHealthy(options: HealthWaitOptions): Promise<string> {
+export async function waitUntilHealthy(options: HealthWaitOptions): Promise<{ address: string; message: string }> {
   const deadline = Date.now() + options.timeoutMs;
   const initial = await inspectOrFail(options);
   let lastResult = 'no probe finished yet';
@@ -39,8 +40,12 @@ export async function waitUntilHealthy(options: HealthWaitOptions): Promise<stri
     const info = await inspectOrFail(options);
     await failIfNotRunning(options, info, initial.RestartCount);
 
-    const result = await probe(options, info, deadline);
-    if (result.healthy) return result.message;
+    const address = containerAddress(info, options.network);
+    const result: ProbeResult =
+      address === undefined
+        ? { healthy: false, message: `container has no address on network ${options.network ?? '(any)'}` }
+        : await probe(options, address, info, deadline);
+    if (result.healthy) return { address: address!, message: result.message };
     if (result.message !== lastResult) options.onProgress?.(result.message);
     lastResult = result.message;
 
@@ -59,9 +64,14 @@ interface ProbeResult {
   message: string;
 }
 
-async function probe(options: HealthWaitOptions, info: ContainerInspect, deadline: number): Promise<ProbeResult> {
+async function probe(
+  options: HealthWaitOptions,
+  address: string,
+  info: ContainerInspect,
+  deadline: number,
+): Promise<ProbeResult> {
   const timeoutMs = Math.max(1, Math.min(MAX_PROBE_TIMEOUT_MS, deadline - Date.now()));
-  if (options.path !== undefined) return probeHttp(options, timeoutMs);
+  if (options.path !== undefined) return probeHttp(options, address, timeoutMs);
 
   const health = info.State.Health;
   if (health !== undefined && health.Status !== 'none') {
@@ -74,10 +84,10 @@ async function probe(options: HealthWaitOptions, info: ContainerInspect, deadlin
     }
     return { healthy: false, message: `Docker health check ${health.Status}` };
   }
-  return probeTcp(options, timeoutMs);
+  return probeTcp(options, address, timeoutMs);
 }
 
-function probeHttp(options: HealthWaitOptions, timeoutMs: number): Promise<ProbeResult> {
+function probeHttp(options: HealthWaitOptions, address: string, timeoutMs: number): Promise<ProbeResult> {
   const headers: Record<string, string> = {
     'user-agent': HEALTH_USER_AGENT,
     // Apps behind a TLS proxy (Django's SECURE_SSL_REDIRECT) redirect plain requests otherwise.
@@ -88,7 +98,7 @@ function probeHttp(options: HealthWaitOptions, timeoutMs: number): Promise<Probe
 
   return new Promise((resolve) => {
     const request = http.get(
-      { host: options.address, port: options.port, path: options.path, headers, timeout: timeoutMs },
+      { host: address, port: options.port, path: options.path, headers, timeout: timeoutMs },
       (response) => {
         response.resume();
         const status = response.statusCode ?? 0;
@@ -105,9 +115,9 @@ function probeHttp(options: HealthWaitOptions, timeoutMs: number): Promise<Probe
   });
 }
 
-function probeTcp(options: HealthWaitOptions, timeoutMs: number): Promise<ProbeResult> {
+function probeTcp(options: HealthWaitOptions, address: string, timeoutMs: number): Promise<ProbeResult> {
   return new Promise((resolve) => {
-    const socket = net.connect({ host: options.address, port: options.port, timeout: timeoutMs });
+    const socket = net.connect({ host: address, port: options.port, timeout: timeoutMs });
     socket.on('connect', () => {
       socket.destroy();
       resolve({ healthy: true, message: `port ${options.port} accepts connections` });

@@ -3,7 +3,6 @@ import { credentialsFor } from '../docker/credentials.ts';
 import { dockerMessage, type DockerEngine } from '../docker/engine.ts';
 import { createFromPlan, DEPLOY_LABEL, planRecreate, SERVICE_LABEL } from '../docker/recreate.ts';
 import {
-  containerAddress,
   containerName,
   containerOrigin,
   repoDigest,
@@ -157,28 +156,23 @@ async function startNewContainer(
     return `container ${newId.slice(0, 12)} started`;
   });
 
-  const network = serviceNetwork(deps.config, entry.service);
-  const info = await deps.engine.inspectContainer(newId);
-  const address = info ? containerAddress(info, network) : undefined;
-  await run.step('health', async (progress) => {
-    if (address === undefined) {
-      throw new EdgeError('EDGE_DEPLOY_NO_ADDRESS', `new container has no address on network ${network ?? '(any)'}`, {
-        status: 502,
-      });
-    }
-    return waitUntilHealthy({
-      engine: deps.engine,
-      containerId: newId,
-      address,
-      port: service.port,
-      path: service.health.path,
-      host: service.health.host ?? serviceHost(deps.config, entry.service),
-      intervalMs: service.health.intervalMs,
-      timeoutMs: service.health.timeoutMs,
-      onProgress: progress,
-    });
-  });
-  return containerOrigin(address!, service.port);
+  const healthy = await run.step(
+    'health',
+    (progress) =>
+      waitUntilHealthy({
+        engine: deps.engine,
+        containerId: newId,
+        network: serviceNetwork(deps.config, entry.service),
+        port: service.port,
+        path: service.health.path,
+        host: service.health.host ?? serviceHost(deps.config, entry.service),
+        intervalMs: service.health.intervalMs,
+        timeoutMs: service.health.timeoutMs,
+        onProgress: progress,
+      }),
+    (result) => result.message,
+  );
+  return containerOrigin(healthy.address, service.port);
 }
 
 async function switchTraffic(

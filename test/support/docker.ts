@@ -72,7 +72,11 @@ const VARIANTS: Record<string, string[]> = {
   slow: ['ENV APP_VERSION=slow STARTUP_DELAY_MS=4000'],
   dockerhealth: [
     'ENV APP_VERSION=dockerhealth',
-    `HEALTHCHECK --interval=200ms --timeout=2s --retries=30 CMD ["node", "-e", "require('http').get('http://127.0.0.1:8080/health', (r) => process.exit(r.statusCode === 200 ? 0 : 1)).on('error', () => process.exit(1))"]`,
+    `HEALTHCHECK --interval=200ms --timeout=2s --retries=30 CMD ["node", "-e", "require('http').get('http://127.0.0.1:8080/', (r) => process.exit(r.statusCode === 200 ? 0 : 1)).on('error', () => process.exit(1))"]`,
+  ],
+  dockerunhealthy: [
+    'ENV APP_VERSION=dockerunhealthy',
+    `HEALTHCHECK --interval=200ms --timeout=2s --retries=2 CMD ["sh", "-c", "echo database unreachable; exit 1"]`,
   ],
 };
 
