@@ -13,7 +13,7 @@ import {
 import { ChallengeStore } from '../../src/tls/challenges.ts';
 import { CertificateStore } from '../../src/tls/store.ts';
 import { createSelfSignedCertificate } from '../../src/tls/self-signed.ts';
-import { startAcmeStub, type AcmeStubOptions } from '../support/acme-stub.ts';
+import { startAcmeStub } from '../support/acme-stub.ts';
 
 // A hanging request would mean acme-client slept inside its retry interceptor.
 const TIMEOUT = { timeout: 20_000 };
