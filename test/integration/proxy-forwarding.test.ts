@@ -64,7 +64,9 @@ describe('proxy forwarding headers', () => {
       path: '/whoami',
       headers: { 'x-forwarded-for': '198.51.100.77' },
     });
-    const line = edge.logs.findLast((entry) => entry.msg === 'request' && entry.path === '/whoami');
+    const line = edge.logs
+      .filter((entry) => entry.msg === 'request' && entry.path === '/whoami')
+      .at(-1);
     assert.equal(line?.client, '127.0.0.1');
   });
 

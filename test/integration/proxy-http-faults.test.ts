@@ -164,9 +164,9 @@ describe('proxy silent upstream', () => {
     resetSocket(socket);
 
     await waitUntil(() => upstreamSocket!.destroyed, 1_000, 'upstream connection to close');
-    const line = edge.logs.findLast(
-      (entry) => entry.msg === 'request' && entry.path === '/api/slow',
-    );
+    const line = edge.logs
+      .filter((entry) => entry.msg === 'request' && entry.path === '/api/slow')
+      .at(-1);
     assert.equal(line?.status, 499);
   });
 
