@@ -36,11 +36,13 @@ function acceptKey(key: string): string {
 
 /** Opens a `ws` client to the edge over TLS. */
 function openClient(port: number, path: string, headers: Record<string, string> = {}): WebSocket {
-  return new WebSocket(`wss://127.0.0.1:${port}${path}`, {
+  // ws hands `servername` to tls.connect, though its option type does not list it.
+  const options: WebSocket.ClientOptions & { servername: string } = {
     headers: { host: 'app.example.test', ...headers },
     servername: 'app.example.test',
     rejectUnauthorized: false,
-  });
+  };
+  return new WebSocket(`wss://127.0.0.1:${port}${path}`, options);
 }
 
 function nextMessage(socket: WebSocket): Promise<string> {
