@@ -76,7 +76,9 @@ describe('deploy through the edge', () => {
     assert.deepEqual(result.failures.slice(0, 5), []);
     assert.equal(result.failed, 0);
     assert.ok(result.ok > 20, `only ${result.ok} requests completed`);
-    assert.deepEqual(result.versions, ['v1', 'v2']);
+    // Slow requests that started on v1 may finish after the first v2 answers.
+    assert.deepEqual([...new Set(result.versions)].sort(), ['v1', 'v2']);
+    assert.equal(result.versions.at(-1), 'v2');
     const left = await containersNamed(prefix);
     assert.equal(left.length, 1);
     assert.equal(left[0]!.Names[0], `/${container}`);
