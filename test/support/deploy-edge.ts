@@ -81,7 +81,7 @@ export function startLoad(
   let stopped = false;
 
   // Slow requests keep some in flight at the moment of the switch, so the drain is exercised.
-  const paths = options.paths ?? ['/', '/slow?ms=200'];
+  const paths = options.paths ?? ['/', '/slow?ms=1500'];
   let sent = 0;
 
   const worker = async (): Promise<void> => {
