@@ -65,7 +65,7 @@ describe('deploy through the edge', () => {
   }
 
   it('deploys under load without a failed request', async () => {
-    const load = startLoad(port, { workers: 4 });
+    const load = startLoad(port);
     await new Promise((resolve) => setTimeout(resolve, 300));
 
     const deploy = await cliDeploy(images.ref('v2'));

@@ -67,14 +67,14 @@ export interface LoadResult {
 }
 
 /**
- * Sends requests through the edge from `workers` parallel loops, cycling through `paths`, until
+ * Sends requests through the edge from `workers` parallel loops, loop i on paths[i % n], until
  * stop() is called, at most `maxRequests` in total and never longer than `maxMs`.
  */
 export function startLoad(
   port: number,
   options: { workers?: number; maxRequests?: number; maxMs?: number; paths?: string[] } = {},
 ): { stop(): Promise<LoadResult> } {
-  const agent = new https.Agent({ keepAlive: true, rejectUnauthorized: false, maxSockets: options.workers ?? 4 });
+  const agent = new https.Agent({ keepAlive: true, rejectUnauthorized: false, maxSockets: options.workers ?? 6 });
   const result: LoadResult = { ok: 0, failed: 0, failures: [], versions: [] };
   const deadline = Date.now() + (options.maxMs ?? 120_000);
   const maxRequests = options.maxRequests ?? 20_000;
@@ -82,12 +82,11 @@ export function startLoad(
 
   // Slow requests keep some in flight at the moment of the switch, so the drain is exercised.
   const paths = options.paths ?? ['/', '/slow?ms=1500'];
-  let sent = 0;
 
-  const worker = async (): Promise<void> => {
+  const worker = async (index: number): Promise<void> => {
     while (!stopped && Date.now() < deadline && result.ok + result.failed < maxRequests) {
       try {
-        const { status, body } = await getOnce(port, paths[sent++ % paths.length]!, agent);
+        const { status, body } = await getOnce(port, paths[index % paths.length]!, agent);
         if (status !== 200) throw new Error(`HTTP ${status}: ${body.slice(0, 200)}`);
         const version = (JSON.parse(body) as { version: string }).version;
         if (result.versions.at(-1) !== version) result.versions.push(version);
@@ -98,7 +97,7 @@ export function startLoad(
       }
     }
   };
-  const workers = Array.from({ length: options.workers ?? 4 }, () => worker());
+  const workers = Array.from({ length: options.workers ?? 6 }, (_, index) => worker(index));
 
   return {
     async stop() {
