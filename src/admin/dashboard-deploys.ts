@@ -148,7 +148,7 @@ function deployRow(deploy: DeployItem, view: DashboardView): Html {
   return html`<tr>
     <td>${deploy.service}${kind}</td>
     <td><code>${deploy.image}</code></td>
-    <td><code>${deploy.commit?.slice(0, 12) ?? '–'}</code></td>
+    <td class="nowrap"><code>${deploy.commit?.slice(0, 12) ?? '–'}</code></td>
     <td>${result}</td>
     <td>${failed}</td>
     <td class="num">${deploy.durationMs === null ? '–' : formatDuration(deploy.durationMs)}</td>

@@ -36,7 +36,8 @@ function edgeSection(report: StatusReport, view: DashboardView): Html {
   return html`<section id="edge">
     <h2>Edge</h2>
     <div class="cards">
-      ${card('Version', edge.version)} ${card('Uptime', formatDuration(edge.uptimeS * 1000))}
+      ${card('Version', edge.version)}
+      ${card('Uptime', edge.uptimeS < 1 ? '< 1 s' : formatDuration(edge.uptimeS * 1000))}
       ${card('Requests / s', edge.requestsPerSecond.toFixed(2))}
       ${card('4xx / s', edge.rate4xx.toFixed(2), edge.rate4xx > 0 ? 'warn' : undefined)}
       ${card('5xx / s', edge.rate5xx.toFixed(2), edge.rate5xx > 0 ? 'bad' : undefined)}

@@ -57,6 +57,7 @@ export function renderPage(options: PageOptions): string {
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <meta name="robots" content="noindex" />
+        <link rel="icon" href="data:," />
         <title>${options.title} · caliente-edge</title>
         <style nonce="${options.nonce}">
           ${raw(PAGE_STYLE)}
@@ -132,7 +133,7 @@ section{background:var(--card);border:1px solid var(--line);border-radius:8px;pa
 h2{font-size:16px;margin:0 0 10px}h3{font-size:14px;margin:14px 0 6px;color:var(--muted)}
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:6px 8px;border-top:1px solid var(--line);vertical-align:top}
 th{font-weight:600;color:var(--muted);border-top:0;white-space:nowrap}td.num{text-align:right;font-variant-numeric:tabular-nums}
-.muted{color:var(--muted)}code{font:12px ui-monospace,monospace;word-break:break-all}
+.muted{color:var(--muted)}.nowrap{white-space:nowrap}.nowrap code{word-break:normal}code{font:12px ui-monospace,monospace;word-break:break-all}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600;white-space:nowrap}
 .ok{color:var(--ok);background:var(--okbg)}.warn{color:var(--warn);background:var(--warnbg)}.bad{color:var(--bad);background:var(--badbg)}.none{color:var(--none);background:var(--nonebg)}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:10px}

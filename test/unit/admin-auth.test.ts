@@ -159,6 +159,27 @@ describe('admin auth', () => {
     assert.equal(client.cookie, undefined);
   });
 
+  it('checks Sec-Fetch-Site and Origin of the login form', async () => {
+    const cases: [Record<string, string>, number][] = [
+      [{ 'sec-fetch-site': 'cross-site' }, 403],
+      [{ 'sec-fetch-site': 'same-site' }, 403],
+      [{ 'sec-fetch-site': 'same-origin', origin: 'https://evil.example' }, 303],
+      [{ origin: 'null' }, 403],
+      [{ origin: new URL(server.origin).origin }, 303],
+      [{}, 303],
+    ];
+    for (const [headers, expected] of cases) {
+      const client = new AdminClient(server.origin);
+      const response = await client.post('/_edge/login', { password: TEST_PASSWORD }, headers);
+      assert.equal(response.status, expected, JSON.stringify(headers));
+    }
+  });
+
+  it('sends a referrer policy that keeps Origin on its own forms', async () => {
+    const response = await new AdminClient(server.origin).get('/_edge/login');
+    assert.equal(response.headers['referrer-policy'], 'same-origin');
+  });
+
   it('accepts HTTP Basic credentials for status and metrics', async () => {
     const client = new AdminClient(server.origin);
     const good = `Basic ${Buffer.from(`admin:${TEST_PASSWORD}`).toString('base64')}`;
