@@ -2,7 +2,7 @@ import type { EdgeContext } from '../context.ts';
 import { EdgeError, errorMessage } from '../errors.ts';
 import type { DeployRecord } from '../status.ts';
 
-/** How long an action request waits for the outcome before answering "started". */
+/** Time an action request waits for the outcome before it reports "started". */
 export const ACTION_WAIT_MS = 1_500;
 
 export interface ActionOutcome {

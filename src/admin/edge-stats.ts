@@ -35,7 +35,7 @@ interface CounterSample {
 
 /**
  * Request rates and event-loop delay of the edge process. Rates come from samples of the route
- * counters taken whenever somebody reads them, so no timer runs in the background: a rate covers
+ * counters taken whenever a caller reads them, so no timer runs in the background: a rate covers
  * the last RATE_WINDOW_MS when the status is read at least that often, else the time since the
  * previous read (or since start).
  */

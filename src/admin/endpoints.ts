@@ -75,7 +75,7 @@ export class AdminEndpoints {
     for (const [method, path, handler] of routes) api.add(method, path, this.guard(handler));
   }
 
-  /** Wraps a handler: a closed admin answers 503 with no data, and errors get a page or JSON. */
+  /** Wraps a handler: a closed admin responds 503 with no data, and errors get a page or JSON. */
   private guard(handler: (request: EdgeRequest) => Promise<void>) {
     return async (request: EdgeRequest): Promise<void> => {
       try {

@@ -1,8 +1,8 @@
 import { html, type Html } from './html.ts';
 
 /**
- * A POST form with the CSRF token. A non-empty `question` is asked with JavaScript; without
- * JavaScript the server asks it on a second page because `confirm` stays empty.
+ * A POST form with the CSRF token. A non-empty `question` is shown by JavaScript. Without
+ * JavaScript, `confirm` stays empty and the server shows the question on a second page.
  */
 export function actionForm(
   action: string,

@@ -16,7 +16,7 @@ export interface SessionForm {
 }
 
 /**
- * Request checks shared by the admin endpoints. Each one answers the request itself when the
+ * Request checks shared by the admin endpoints. Each one sends the response itself when the
  * check fails, so callers only continue on success.
  */
 export class AdminGate {
@@ -29,7 +29,7 @@ export class AdminGate {
   }
 
   /**
-   * Accepts a session cookie or HTTP Basic credentials. Otherwise answers 401 (or 429 while the
+   * Accepts a session cookie or HTTP Basic credentials. Otherwise responds 401 (or 429 while the
    * client is rate-limited) with no data and returns false.
    */
   async authenticateData(request: EdgeRequest): Promise<boolean> {
@@ -52,8 +52,8 @@ export class AdminGate {
   }
 
   /**
-   * Reads the POST form of a logged-in session and checks its origin and CSRF token. Answers 401
-   * and returns undefined without a session; raises EdgeError 403 on a bad origin or token.
+   * Reads the POST form of a logged-in session and checks its origin and CSRF token. Responds
+   * 401 and returns undefined without a session. Raises EdgeError 403 on a bad origin or token.
    */
   async readSessionForm(request: EdgeRequest): Promise<SessionForm | undefined> {
     const session = this.auth.sessionOf(request.req);

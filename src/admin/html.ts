@@ -109,7 +109,7 @@ export function formatBytes(bytes: number): string {
   return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
 }
 
-/** A coloured label: ok (green), warn (amber), bad (red) or none (grey). */
+/** Renders a coloured label: ok (green), warn (amber), bad (red) or none (grey). */
 export function badge(kind: 'ok' | 'warn' | 'bad' | 'none', text: string): Html {
   return html`<span class="badge ${kind}">${text}</span>`;
 }
@@ -144,8 +144,8 @@ button.danger{border-color:var(--bad);color:var(--bad)}
 .login{max-width:360px;margin:60px auto}.login input{width:100%;padding:8px;margin:6px 0 12px;font:inherit;border:1px solid var(--line);border-radius:6px;background:var(--bg);color:var(--fg)}
 `;
 
-// Confirms action forms (the server asks again without JavaScript) and refreshes the content
-// in place; a redirect (expired session) or an error reloads the page instead.
+// Confirms action forms (without JavaScript the server shows a confirmation page) and refreshes
+// the content in place. A redirect (expired session) or an error reloads the whole page.
 const PAGE_SCRIPT = `
 document.addEventListener('submit', function (event) {
   var form = event.target;

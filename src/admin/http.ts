@@ -52,7 +52,7 @@ export function sendText(
   sendBody(res, status, `${type}; charset=utf-8`, text);
 }
 
-/** Answers 303 See Other, so a POST form is followed by a GET of `location`. */
+/** Sends 303 See Other, so a POST form is followed by a GET of `location`. */
 export function redirect(res: ServerResponse, location: string): void {
   setSecurityHeaders(res);
   res.setHeader('location', location);
@@ -86,9 +86,9 @@ export async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
 }
 
 /**
- * Returns false when a browser says the request comes from another origin: by Sec-Fetch-Site
+ * Returns false when a browser reports that the request comes from another origin: by Sec-Fetch-Site
  * when it sends one, else by Origin. SameSite=Strict and the CSRF token already stop cross-site
- * forms; this check is a second, independent layer.
+ * forms, so this check is a second, independent layer.
  */
 export function isSameOrigin(req: IncomingMessage): boolean {
   const fetchSite = req.headers['sec-fetch-site'];

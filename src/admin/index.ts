@@ -20,7 +20,7 @@ export interface AdminOptions {
 
 /**
  * Registers the admin page, status JSON, metrics, login and health endpoints on the edge API.
- * Without a valid password hash every endpoint but `/health` answers 503 and shows no data.
+ * Without a valid password hash every endpoint but `/health` responds 503 and shows no data.
  */
 export function registerAdminRoutes(
   context: EdgeContext,

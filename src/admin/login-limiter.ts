@@ -4,7 +4,7 @@ import ipaddr from 'ipaddr.js';
 export const DEFAULT_LOGIN_MAX_FAILURES = 5;
 /** Window in which failures are counted; a blocked client may try again when it ends. */
 export const DEFAULT_LOGIN_WINDOW_MS = 15 * 60 * 1000;
-/** Clients tracked at most, so a scan from many addresses cannot grow memory without bound. */
+/** Maximum number of tracked clients, so a scan from many addresses cannot grow memory without bound. */
 const MAX_TRACKED_CLIENTS = 10_000;
 
 export interface LoginLimiterOptions {
@@ -37,7 +37,7 @@ export class LoginRateLimiter {
   /**
    * Counts one attempt and returns 0 when it may go ahead, else the milliseconds until the client
    * may try again. The attempt counts before the password is checked, so parallel requests cannot
-   * get more checks than the limit; `recordSuccess` forgets the client's attempts.
+   * get more checks than the limit. `recordSuccess` clears the client's attempts.
    */
   acquireAttempt(clientAddress: string): number {
     const key = clientKey(clientAddress);

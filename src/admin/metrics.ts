@@ -21,7 +21,7 @@ const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 /**
  * The Prometheus registry of the edge. Request figures are read from the RouteStats counters at
  * scrape time, so the request path never calls prom-client. Finished deploys are counted when a
- * scrape first sees them in the history, which after a restart includes the persisted history.
+ * scrape first finds them in the history, which after a restart includes the persisted history.
  */
 export class EdgeMetrics {
   readonly registry = new Registry();
@@ -111,8 +111,8 @@ export class EdgeMetrics {
           this.inc({ site: route.site, route: route.route }, route.bytesSent);
       },
     });
-    // prom-client has no way to load a histogram from existing counts, so this metric object
-    // builds the samples itself; the registry only needs name, help, type and get().
+    // prom-client cannot load a histogram from existing counts, so this object builds the
+    // samples itself. The registry only needs name, help, type and get().
     const durations = {
       name: 'edge_http_request_duration_seconds',
       help: 'Request duration from the first byte received to the last byte sent.',
@@ -227,7 +227,7 @@ export class EdgeMetrics {
     });
   }
 
-  /** Counts finished deploys not seen before, and forgets ids that left the history. */
+  /** Counts finished deploys not counted before, and drops ids that left the history. */
   private countNewDeploys(): void {
     const history = this.context.deploys?.history() ?? [];
     const present = new Set<string>();

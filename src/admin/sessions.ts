@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 
 /** Random bytes in a session id and in a CSRF token. */
 export const SESSION_ID_BYTES = 32;
-/** Sessions kept at most; the oldest is dropped first, so repeated logins cannot grow memory. */
+/** Maximum number of sessions. The oldest is dropped first, so repeated logins cannot grow memory. */
 export const DEFAULT_MAX_SESSIONS = 100;
 
 export interface AdminSession {

@@ -27,7 +27,7 @@ import { EDGE_VERSION } from './version.ts';
 export const CERTIFICATE_ALERT_DAYS = 7;
 /** Finished deploys listed in the status. */
 export const RECENT_DEPLOYS = 20;
-/** Longest wait for the container list, so a stuck Docker daemon cannot hang the page. */
+/** Maximum wait for the container list, so a stuck Docker daemon cannot hang the page. */
 export const CONTAINERS_TIMEOUT_MS = 2_000;
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -93,8 +93,10 @@ function routeItem(
   stats: RouteStats | undefined,
   health?: UpstreamStatus,
 ): RouteItem {
-  const kind =
-    route.upstream !== undefined ? 'upstream' : route.service !== undefined ? 'service' : 'static';
+  let kind: RouteItem['kind'] = 'static';
+  if (route.upstream !== undefined) kind = 'upstream';
+  else if (route.service !== undefined) kind = 'service';
+
   const counts = stats?.statusClasses;
   return {
     path: route.path,

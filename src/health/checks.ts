@@ -14,7 +14,7 @@ export interface HealthCheckPlan {
 }
 
 /**
- * Lists the checks the configuration asks for. Static routes have no upstream and get none.
+ * Lists the checks the configuration requires. Static routes have no upstream and get none.
  * Checks are per site because each site probes with its own Host header and health settings.
  */
 export function planHealthChecks(config: EdgeConfig): HealthCheckPlan[] {

@@ -52,7 +52,7 @@ async function waitFor(
   }
 }
 
-/** Starts an upstream answering 200 on every path, on `port` (0 for any). */
+/** Starts an upstream that returns 200 on every path, on `port` (0 for any). */
 async function startHealthyUpstream(port = 0): Promise<http.Server> {
   const server = http.createServer((_req, res) => res.end('ok'));
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
@@ -177,7 +177,7 @@ describe('admin through the edge', () => {
   it('never serves the admin on port 80', async () => {
     for (const variant of ['/_edge/status', '/_edge/', '/_edge/login', '/_edge/health']) {
       const response = await httpRequest(httpPort, { path: variant });
-      assert.ok(response.status >= 300 && response.status < 400, `${variant}: ${response.status}`);
+      assert.equal(Math.floor(response.status / 100), 3, `${variant}: ${response.status}`);
       assert.match(String(response.headers.location), /^https:\/\//);
       assertNoStatusData(response.body, variant);
     }

@@ -172,7 +172,7 @@ export class FakeHealth implements HealthMonitor {
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-/** A deploy record that succeeded a minute ago. */
+/** Returns a deploy record that succeeded a minute ago. */
 export function succeededDeploy(overrides: Partial<DeployRecord> = {}): DeployRecord {
   return {
     id: 'd-1',
@@ -190,7 +190,7 @@ export function succeededDeploy(overrides: Partial<DeployRecord> = {}): DeployRe
   };
 }
 
-/** A context with every optional module present, backed by fakes. */
+/** Returns a context with every optional module present, backed by fakes. */
 export function fullContext(config: EdgeConfig = testConfig()): EdgeContext & {
   certificates: FakeCertificates;
   deploys: FakeDeploys;
@@ -277,7 +277,7 @@ export function fullContext(config: EdgeConfig = testConfig()): EdgeContext & {
   };
 }
 
-/** A context with only the modules that always exist. */
+/** Returns a context with only the modules that always exist. */
 export function bareContext(config: EdgeConfig = testConfig()): EdgeContext {
   return {
     config,
