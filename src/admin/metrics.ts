@@ -10,7 +10,7 @@ import type { EdgeContext } from '../context.ts';
 import { DURATION_BUCKETS_S, type RouteStats } from '../stats.ts';
 import type { DeployRecord } from '../status.ts';
 import { redactSecrets } from './redact.ts';
-import { CONTAINERS_TIMEOUT_MS, withTimeout } from './status-report.ts';
+import { listContainers } from './status-report.ts';
 import { EDGE_VERSION } from './version.ts';
 
 /** Buckets of the deploy duration histogram, in seconds: a deploy takes seconds to minutes. */
@@ -201,8 +201,8 @@ export class EdgeMetrics {
         this.reset();
         if (context.docker === undefined) return;
 
-        const containers = await listContainers(context);
-        for (const container of containers) {
+        const { items } = await listContainers(context);
+        for (const container of items) {
           const labels = { service: container.service, container: container.container };
           this.set(labels, container.state === 'running' ? 1 : 0);
         }
@@ -276,13 +276,4 @@ function deployLabels(record: DeployRecord): { service: string; kind: string; re
     kind: record.rollback === true ? 'rollback' : 'deploy',
     result: record.state,
   };
-}
-
-async function listContainers(context: EdgeContext) {
-  try {
-    return await withTimeout(context.docker!.containers(), CONTAINERS_TIMEOUT_MS);
-  } catch (error) {
-    context.logger.warn({ err: error }, 'listing containers for the metrics failed');
-    return [];
-  }
 }

@@ -131,12 +131,32 @@ function upstreamItem(status: UpstreamStatus): UpstreamItem {
 async function containersSection(context: EdgeContext): Promise<StatusReport['containers']> {
   if (context.docker === undefined) return { configured: false, items: [], error: null };
 
+  const listed = await listContainers(context);
+  return { configured: true, items: listed.items.map(containerItem), error: listed.error };
+}
+
+/** Last container listing error per context, so a lasting Docker outage is warned about once. */
+const lastContainersError = new WeakMap<EdgeContext, string>();
+
+/**
+ * Lists the containers of the deployable services within CONTAINERS_TIMEOUT_MS. A failure is
+ * returned as `error`; it is logged as a warning when it differs from the previous one.
+ */
+export async function listContainers(
+  context: EdgeContext,
+): Promise<{ items: ContainerStatus[]; error: string | null }> {
+  if (context.docker === undefined) return { items: [], error: null };
+
   try {
-    const containers = await withTimeout(context.docker.containers(), CONTAINERS_TIMEOUT_MS);
-    return { configured: true, items: containers.map(containerItem), error: null };
+    const items = await withTimeout(context.docker.containers(), CONTAINERS_TIMEOUT_MS);
+    lastContainersError.delete(context);
+    return { items, error: null };
   } catch (error) {
-    context.logger.warn({ err: error }, 'listing containers for the status failed');
-    return { configured: true, items: [], error: errorMessage(error) };
+    const message = errorMessage(error);
+    const repeated = lastContainersError.get(context) === message;
+    lastContainersError.set(context, message);
+    context.logger[repeated ? 'debug' : 'warn']({ err: message }, 'listing containers failed');
+    return { items: [], error: message };
   }
 }
 
@@ -235,7 +255,7 @@ function deployItem(record: DeployRecord): DeployItem {
 }
 
 /** Rejects when `promise` has not settled within `timeoutMs`. */
-export function withTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {
+function withTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);

@@ -4,6 +4,7 @@ import { registerAdminRoutes, type StatusReport } from '../../src/admin/index.ts
 import {
   AdminClient,
   bareContext,
+  captureLogs,
   fullContext,
   startApiServer,
   succeededDeploy,
@@ -266,11 +267,21 @@ describe('admin status JSON', () => {
     context.docker.containers = async () => {
       throw new Error('connect ENOENT /var/run/docker.sock');
     };
-    const { status, page } = await fetchStatus(context);
+    const logs = captureLogs();
+    context.logger = logs.logger;
+    const { status, page, metrics } = await fetchStatus(context);
 
     assert.equal(status.containers.configured, true);
     assert.equal(status.containers.error, 'connect ENOENT /var/run/docker.sock');
     assert.match(page.text, /Listing containers failed/);
+    assert.equal(metrics.status, 200);
+    const failures = logs.lines.filter((line) => line.msg === 'listing containers failed');
+    assert.equal(failures.length, 3, 'status, page and metrics each listed');
+    assert.deepEqual(
+      failures.map((line) => line.level),
+      [40, 20, 20],
+      'warned once, repeats at debug',
+    );
   });
 });
 
