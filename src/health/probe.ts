@@ -50,7 +50,7 @@ export function probeUpstream(options: ProbeOptions): Promise<ProbeResult> {
     const request = client.request(url, {
       method: 'GET',
       agent: false,
-      servername: options.host,
+      // SNI and certificate checks use the upstream's own name, like the proxy's requests.
       signal: options.signal,
       headers: {
         host: options.host,
