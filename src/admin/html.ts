@@ -140,7 +140,7 @@ th{font-weight:600;color:var(--muted);border-top:0;white-space:nowrap}td.num{tex
 .card{border:1px solid var(--line);border-radius:6px;padding:8px 10px}.card .label{color:var(--muted);font-size:12px}.card .value{font-size:18px;font-weight:600}
 .notice{padding:10px 14px;border-radius:6px;margin:14px 0}.error-text{color:var(--bad)}
 form.inline{display:inline}button{font:inherit;padding:4px 12px;border-radius:6px;border:1px solid var(--line);background:var(--bg);color:var(--fg);cursor:pointer}
-button.danger{border-color:var(--bad);color:var(--bad)}
+button.danger{border-color:var(--bad);color:var(--bad)}button+a{margin-left:10px}
 .login{max-width:360px;margin:60px auto}.login input{width:100%;padding:8px;margin:6px 0 12px;font:inherit;border:1px solid var(--line);border-radius:6px;background:var(--bg);color:var(--fg)}
 `;
 
