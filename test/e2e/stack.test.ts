@@ -92,6 +92,12 @@ async function memoryOf(container: string): Promise<{ usedBytes: number; limitBy
   return { usedBytes: memory.usage - inactive, limitBytes: memory.limit };
 }
 
+/** The parts of the `/_edge/status` document the test reads. */
+interface StatusBody {
+  certificates: { names: string[]; state: string }[];
+  upstreams: { items: { site: string; route: string; healthy: boolean | null }[] };
+}
+
 describe('production stack on a private Docker engine', () => {
   let work: string;
   let stackDir: string;
@@ -182,6 +188,22 @@ describe('production stack on a private Docker engine', () => {
     assert.ok(identity[1].includes(readSocketGid()), 'the edge process has the socket group');
   });
 
+  it('ships production dependencies only', async (t) => {
+    const script = `const fs = require('fs');
+      console.log(JSON.stringify(['dist/main.js', 'node_modules/dockerode', 'node_modules/typescript',
+        'node_modules/tsx', 'node_modules/eslint', 'src', 'test'].map((p) => fs.existsSync('/app/' + p))))`;
+    const present = JSON.parse(
+      await docker('run', '--rm', '--entrypoint', 'node', EDGE_IMAGE, '-e', script),
+    );
+    assert.deepEqual(present, [true, true, false, false, false, false, false]);
+
+    const image = await engine.getImage(EDGE_IMAGE).inspect();
+    const base = await engine.getImage('edge-test/node-base:20').inspect();
+    t.diagnostic(
+      `edge image ${round(image.Size / MIB)} MiB: base ${round(base.Size / MIB)} MiB + app ${round((image.Size - base.Size) / MIB)} MiB`,
+    );
+  });
+
   it('reports the edge container healthy', async () => {
     const status = await until('edge health check', HEALTHY_TIMEOUT_MS, async () => {
       const info = await engine.getContainer('caliente-edge').inspect();
@@ -236,18 +258,23 @@ describe('production stack on a private Docker engine', () => {
     assert.equal(echo, 'hola');
   });
 
-  it('shows both certificates on the status page', async () => {
+  it('shows certificates and upstreams on the status page', async () => {
     // Monitors may use Basic authentication with the admin password instead of a session.
     const credentials = Buffer.from(`monitor:${secrets.adminPassword}`).toString('base64');
-    const reply = await httpsGet(PROD, httpsPort, '/_edge/status', root, {
-      authorization: `Basic ${credentials}`,
+    const authorization = `Basic ${credentials}`;
+    const status = await until('every upstream healthy', HEALTHY_TIMEOUT_MS, async () => {
+      const reply = await httpsGet(PROD, httpsPort, '/_edge/status', root, { authorization });
+      assert.equal(reply.status, 200, reply.body);
+      const body = JSON.parse(reply.body) as StatusBody;
+      return body.upstreams.items.every((item) => item.healthy === true) ? body : undefined;
     });
-    assert.equal(reply.status, 200, reply.body);
-    const status = JSON.parse(reply.body) as { certificates: { names: string[]; state: string }[] };
+
     for (const host of [STAGING, PROD]) {
       const certificate = status.certificates.find((c) => c.names.includes(host));
       assert.equal(certificate?.state, 'valid', `${host} certificate is valid`);
     }
+    const sites = new Set(status.upstreams.items.map((item) => item.site));
+    assert.deepEqual([...sites].sort(), ['prod', 'staging']);
   });
 
   it('keeps staging containers off the prod network', async () => {
