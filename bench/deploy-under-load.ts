@@ -130,8 +130,19 @@ async function deploy(
   secret: string,
   caFile: string,
 ): Promise<DeployTimeline> {
-  const args = [CLI, 'deploy', '--url', origin, '--service', SERVICE, '--image', image];
-  const env = { ...process.env, NODE_EXTRA_CA_CERTS: caFile, EDGE_DEPLOY_SECRET: secret };
+  const args = [
+    CLI,
+    'deploy',
+    '--url',
+    origin,
+    '--service',
+    SERVICE,
+    '--image',
+    image,
+    '--ca',
+    caFile,
+  ];
+  const env = { ...process.env, EDGE_DEPLOY_SECRET: secret };
   const calledAt = Date.now();
   log(`deploy: ${args.slice(1).join(' ')}`);
 

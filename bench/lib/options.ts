@@ -46,6 +46,8 @@ export interface BenchOptions {
   targets: TargetId[];
   quick: boolean;
   profile: boolean;
+  /** Extra node options for the edge alone (BENCH_EDGE_NODE_OPTIONS), such as --max-semi-space-size=4. */
+  edgeNodeOptions: string[];
 }
 
 /** Reads the command line given by run.sh and the BENCH_* environment variables. */
@@ -76,6 +78,9 @@ export function readOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOption
     targets: readTargets(env.BENCH_TARGETS),
     quick,
     profile: argv.includes('--profile'),
+    edgeNodeOptions: (env.BENCH_EDGE_NODE_OPTIONS ?? '')
+      .split(' ')
+      .filter((option) => option !== ''),
   };
 }
 

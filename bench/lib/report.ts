@@ -61,7 +61,7 @@ function renderSettings(report: RunReport): string {
     `- Load average (1 min) before ${report.loadAverageBefore}, after ${report.loadAverageAfter}`,
     `- Settings: ${options.rounds} rounds of ${options.durationS} s per run, ${options.warmupS} s warm-up, ` +
       `${options.connections} connections, ${options.threads} wrk threads${options.quick ? ' (--quick)' : ''}`,
-    `- Edge: \`${report.edgeCommand}\`; ${report.edgeLog}`,
+    `- Edge: \`${report.edgeCommand}\`${options.edgeNodeOptions.length > 0 ? ` with node options \`${options.edgeNodeOptions.join(' ')}\`` : ''}; ${report.edgeLog}`,
   ].join('\n');
 }
 

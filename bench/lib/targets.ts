@@ -92,7 +92,10 @@ function startEdge(
   const configFile = path.join(dir, 'edge.yml');
   writeFileSync(configFile, edgeConfigYaml(dir, tlsDir, options.ports));
 
-  const command = edgeCommand(options.workDir, configFile, nodeArgs);
+  const command = edgeCommand(options.workDir, configFile, [
+    ...options.edgeNodeOptions,
+    ...nodeArgs,
+  ]);
   const child = group.start('edge', process.execPath, command.args, {
     logFile: path.join(dir, 'edge.log'),
     env: { ...process.env, NODE_ENV: 'production' },
