@@ -109,8 +109,10 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): CliOptions | 'hel
 /** Accepts the edge's base URL or the full deploy URL. */
 function deployUrl(text: string): URL {
   const url = new URL(text);
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`--url must be https://, got ${text}`);
-  if (!url.pathname.endsWith('/_edge/deploy')) url.pathname = `${url.pathname.replace(/\/+$/, '')}/_edge/deploy`;
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw new Error(`--url must be https://, got ${text}`);
+  if (!url.pathname.endsWith('/_edge/deploy'))
+    url.pathname = `${url.pathname.replace(/\/+$/, '')}/_edge/deploy`;
   return url;
 }
 
@@ -125,13 +127,25 @@ function sendDeploy(options: CliOptions, io: CommandIo): Promise<number> {
   const transport = options.url.protocol === 'https:' ? https : http;
 
   return new Promise((resolve, reject) => {
-    const request = transport.request(options.url, { method: 'POST', headers, ca: options.ca, timeout: CONNECT_TIMEOUT_MS });
-    request.on('timeout', () => request.destroy(new Error(`no response from ${options.url.origin} within ${CONNECT_TIMEOUT_MS} ms`)));
+    const request = transport.request(options.url, {
+      method: 'POST',
+      headers,
+      ca: options.ca,
+      timeout: CONNECT_TIMEOUT_MS,
+    });
+    request.on('timeout', () =>
+      request.destroy(
+        new Error(`no response from ${options.url.origin} within ${CONNECT_TIMEOUT_MS} ms`),
+      ),
+    );
     request.on('error', reject);
     request.on('response', (response) => {
       request.setTimeout(0);
       if (response.statusCode !== 200) {
-        readAll(response).then((text) => resolve(reportRejection(response.statusCode ?? 0, text, io)), reject);
+        readAll(response).then(
+          (text) => resolve(reportRejection(response.statusCode ?? 0, text, io)),
+          reject,
+        );
         return;
       }
       followProgress(response, options.json, io).then(resolve, reject);
@@ -140,43 +154,57 @@ function sendDeploy(options: CliOptions, io: CommandIo): Promise<number> {
   });
 }
 
-async function followProgress(response: http.IncomingMessage, json: boolean, io: CommandIo): Promise<number> {
+async function followProgress(
+  response: http.IncomingMessage,
+  json: boolean,
+  io: CommandIo,
+): Promise<number> {
   let buffered = '';
   let result: ProgressLine | undefined;
-  for await (const chunk of response) {
-    buffered += (chunk as Buffer).toString();
-    let newline: number;
-    while ((newline = buffered.indexOf('\n')) >= 0) {
-      const text = buffered.slice(0, newline).trim();
-      buffered = buffered.slice(newline + 1);
-      if (text === '') continue;
-      const line = JSON.parse(text) as ProgressLine;
-      if ('result' in line) result = line;
-      io.stdout.write(json ? `${text}\n` : `${formatLine(line)}\n`);
+  const id = response.headers['x-edge-deploy-id'];
+  const cut = (reason: string) =>
+    new Error(
+      `the connection closed before the deploy finished (${reason}); its state is at GET /_edge/deploy/${id}`,
+    );
+  try {
+    for await (const chunk of response) {
+      buffered += (chunk as Buffer).toString();
+      let newline: number;
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        const text = buffered.slice(0, newline).trim();
+        buffered = buffered.slice(newline + 1);
+        if (text === '') continue;
+        const line = JSON.parse(text) as ProgressLine;
+        if ('result' in line) result = line;
+        io.stdout.write(json ? `${text}\n` : `${formatLine(line)}\n`);
+      }
     }
+  } catch (error) {
+    throw cut(errorMessage(error));
   }
 
-  if (result === undefined || !('result' in result)) {
-    const id = response.headers['x-edge-deploy-id'];
-    throw new Error(`the connection closed before the deploy finished; its state is at GET /_edge/deploy/${id}`);
-  }
+  if (result === undefined || !('result' in result)) throw cut('no final line');
   return result.result === 'succeeded' ? 0 : 1;
 }
 
 /** Formats a progress line for a CI log: `pull ok (1.2 s): digest sha256:...`. */
 export function formatLine(line: ProgressLine): string {
   if ('result' in line) {
-    if (line.result === 'succeeded') return `deploy ${line.id} succeeded: ${line.image}${line.digest ? ` (${line.digest})` : ''}`;
+    if (line.result === 'succeeded')
+      return `deploy ${line.id} succeeded: ${line.image}${line.digest ? ` (${line.digest})` : ''}`;
     return `deploy ${line.id} failed at step ${line.failedStep}: ${line.error}`;
   }
-  const duration = line.durationMs !== undefined ? ` (${(line.durationMs / 1000).toFixed(1)} s)` : '';
+  const duration =
+    line.durationMs !== undefined ? ` (${(line.durationMs / 1000).toFixed(1)} s)` : '';
   return `${line.step} ${line.status}${duration}${line.message ? `: ${line.message}` : ''}`;
 }
 
 function reportRejection(status: number, text: string, io: CommandIo): number {
   let message = text.trim();
   try {
-    const parsed = JSON.parse(text) as { error?: { code?: string; message?: string; deployId?: string } };
+    const parsed = JSON.parse(text) as {
+      error?: { code?: string; message?: string; deployId?: string };
+    };
     if (parsed.error?.message) {
       message = `${parsed.error.message} (${parsed.error.code})`;
       if (parsed.error.deployId) message += `; running deploy: ${parsed.error.deployId}`;
@@ -184,7 +212,9 @@ function reportRejection(status: number, text: string, io: CommandIo): number {
   } catch {
     // Not JSON (a proxy in between answered): print the body as it is.
   }
-  io.stderr.write(`caliente-edge deploy: the edge rejected the deploy with HTTP ${status}: ${message}\n`);
+  io.stderr.write(
+    `caliente-edge deploy: the edge rejected the deploy with HTTP ${status}: ${message}\n`,
+  );
   return 1;
 }
 
