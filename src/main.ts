@@ -7,6 +7,9 @@ import { startEdge, type RunningEdge } from './edge.ts';
 import { ConfigError, errorMessage } from './errors.ts';
 import { createLogger, type Logger } from './log.ts';
 
+/** Longest time a log line waits in the asynchronous log buffer. */
+const LOG_FLUSH_INTERVAL_MS = 1_000;
+
 const USAGE = `usage: caliente-edge serve [--config FILE]
 
 Runs the edge with the YAML configuration FILE (or $EDGE_CONFIG). Without either, runs the
@@ -68,11 +71,15 @@ export async function serveCommand(argv: string[]): Promise<number> {
     'edge started',
   );
   if (demo !== undefined) printDemoUrls(edge.servers.ports().https);
+  // The log destination buffers writes; a periodic flush keeps a quiet edge's log current.
+  const flushTimer = setInterval(() => logger.flush(), LOG_FLUSH_INTERVAL_MS).unref();
+  await flush(logger);
 
   const signal = await nextStopSignal();
   logger.info({ signal, graceMs: config.timeouts.shutdownGraceMs }, 'stopping');
   await edge.stop();
   await demo?.stop();
+  clearInterval(flushTimer);
   logger.info({}, 'edge stopped');
   await flush(logger);
   return 0;

@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import WebSocket from 'ws';
+import { httpRequest, httpsRequest, waitUntil } from '../support/upstreams.ts';
+
+describe('demo mode', () => {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    EDGE_DEMO_HTTP_PORT: '0',
+    EDGE_DEMO_HTTPS_PORT: '0',
+  };
+  delete env.EDGE_CONFIG;
+  const child = spawn(process.execPath, ['bin/caliente-edge.js'], { env });
+  let stdout = '';
+  let stderr = '';
+  let httpsPort = 0;
+  let httpPort = 0;
+  const exit = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+
+  before(async () => {
+    await waitUntil(
+      () => /production: https:\/\/app\.localhost:\d+\//.test(stdout),
+      30_000,
+      `demo URLs (stderr: ${stderr})`,
+    );
+    httpsPort = Number(/staging: +https:\/\/staging\.localhost:(\d+)\//.exec(stdout)![1]);
+    const listening = JSON.parse(
+      stdout.split('\n').find((line) => line.includes('"listening"'))!,
+    ) as { http: number };
+    httpPort = listening.http;
+  });
+
+  after(async () => {
+    child.kill('SIGTERM');
+    assert.equal(await exit, 0);
+  });
+
+  it('prints the URLs of both sites', () => {
+    assert.match(stdout, /staging: +https:\/\/staging\.localhost:\d+\//);
+    assert.match(stdout, /production: https:\/\/app\.localhost:\d+\//);
+  });
+
+  for (const [host, site] of [
+    ['staging.localhost', 'staging'],
+    ['app.localhost', 'prod'],
+  ] as const) {
+    it(`serves the frontend and the API on ${host} over HTTPS`, async () => {
+      const page = await httpsRequest(httpsPort, { host });
+      assert.equal(page.status, 200);
+      assert.match(page.body, /caliente-edge demo/);
+
+      const api = await httpsRequest(httpsPort, { host, path: '/api/' });
+      assert.equal(api.status, 200);
+      const info = JSON.parse(api.body) as { site: string; forwardedProto: string };
+      assert.equal(info.site, site);
+      assert.equal(info.forwardedProto, 'https');
+    });
+  }
+
+  it('redirects plain HTTP to HTTPS', async () => {
+    const response = await httpRequest(httpPort, { host: 'app.localhost', path: '/x?y=1' });
+    assert.equal(response.status, 308);
+    assert.equal(response.headers.location, `https://app.localhost:${httpsPort}/x?y=1`);
+  });
+
+  it('echoes WebSocket messages', async () => {
+    const options: WebSocket.ClientOptions & { servername: string } = {
+      headers: { host: 'app.localhost' },
+      servername: 'app.localhost',
+      rejectUnauthorized: false,
+    };
+    const socket = new WebSocket(`wss://127.0.0.1:${httpsPort}/api/ws`, options);
+    await new Promise((resolve, reject) => {
+      socket.once('open', resolve);
+      socket.once('error', reject);
+    });
+    const echoed = new Promise<string>((resolve) =>
+      socket.once('message', (data) => resolve(data.toString())),
+    );
+    socket.send('hello demo');
+    assert.equal(await echoed, 'hello demo');
+    socket.close();
+  });
+});
