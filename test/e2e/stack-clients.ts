@@ -127,10 +127,12 @@ export function httpsFromContainer(
   host: string,
   path: string,
   method = 'GET',
+  headers: Record<string, string> = {},
 ): string {
+  const allHeaders = JSON.stringify({ host, 'content-type': 'application/json', ...headers });
   return `
     const req = require('https').request({ host: '${address}', port: 443, path: '${path}', method: '${method}',
-      servername: '${host}', headers: { host: '${host}', 'content-type': 'application/json' },
+      servername: '${host}', headers: ${allHeaders},
       rejectUnauthorized: false, timeout: 5000 }, (res) => { res.resume(); console.log(res.statusCode); });
     req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
     req.on('error', (error) => console.log(error.code || error.message));

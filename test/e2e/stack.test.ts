@@ -325,6 +325,13 @@ describe('production stack on a private Docker engine', () => {
     assert.equal(own, '200');
   });
 
+  it('edge ignores forwarded headers from staging', async () => {
+    // The guard reads the TCP peer address: a container cannot pose as an internet client.
+    const spoofed = { 'x-forwarded-for': '203.0.113.9', 'x-real-ip': '203.0.113.9' };
+    const script = httpsFromContainer(networks.edgeAddress, PROD, '/api/x', 'GET', spoofed);
+    assert.equal(await nodeInContainer('caliente-backend-staging', script), '403');
+  });
+
   it('edge refuses prod deploys from staging', async () => {
     const script = httpsFromContainer(networks.edgeAddress, PROD, '/_edge/deploy', 'POST');
     assert.equal(await nodeInContainer('caliente-backend-staging', script), '403');
