@@ -115,16 +115,27 @@ export async function untagLocal(ref: string): Promise<void> {
   await dockerCli(['rmi', ref]).catch(() => undefined);
 }
 
-/** A user-defined bridge network whose bridge name the harness FORWARD rule covers. */
-export async function createTestNetwork(prefix: string): Promise<string> {
+/**
+ * A user-defined bridge network whose bridge name the harness FORWARD rule covers. With
+ * `fixedSubnet` it gets a /24 of the harness address pool (high third octet, away from the
+ * engine's own allocations), so containers can be given chosen addresses.
+ */
+export async function createTestNetwork(prefix: string, fixedSubnet = false): Promise<string> {
   const suffix = uniqueSuffix();
   const name = `${prefix}-${suffix}`;
   await testDocker().createNetwork({
     Name: name,
     Driver: 'bridge',
     Options: { 'com.docker.network.bridge.name': `dkt-${suffix}` },
+    ...(fixedSubnet ? { IPAM: { Config: [{ Subnet: poolSubnet() }] } } : {}),
   });
   return name;
+}
+
+function poolSubnet(): string {
+  const pool = process.env.EDGE_TEST_ADDRESS_POOL ?? '10.213.0.0/16';
+  const [first, second] = pool.split('.');
+  return `${first}.${second}.${200 + Math.floor(Math.random() * 50)}.0/24`;
 }
 
 export interface ServiceContainerOptions {
