@@ -34,25 +34,47 @@ export function registerDeployRoutes(options: DeployApiOptions): void {
   api.add('GET', '/deploys', (request) => handle(options, request, listDeploys));
 }
 
-type Handler = (options: DeployApiOptions, request: EdgeRequest, body: string, environment: string) => Promise<void>;
+type Handler = (
+  options: DeployApiOptions,
+  request: EdgeRequest,
+  body: string,
+  environment: string,
+) => Promise<void>;
 
-async function handle(options: DeployApiOptions, request: EdgeRequest, handler: Handler): Promise<void> {
+async function handle(
+  options: DeployApiOptions,
+  request: EdgeRequest,
+  handler: Handler,
+): Promise<void> {
   const { auth } = options;
   try {
     auth.checkRateLimit(request.clientAddress);
     if (!request.secure) {
-      throw new EdgeError('EDGE_DEPLOY_HTTPS_REQUIRED', 'the deploy API is served over HTTPS only', { status: 403 });
+      throw new EdgeError(
+        'EDGE_DEPLOY_HTTPS_REQUIRED',
+        'the deploy API is served over HTTPS only',
+        { status: 403 },
+      );
     }
     const body = await readBody(request);
     const environment = authenticate(options, request, body);
     await handler(options, request, body, environment);
   } catch (error) {
     const edgeError = toEdgeError(error);
-    if (edgeError.status === 401 || edgeError.status === 403 || edgeError.code === 'EDGE_DEPLOY_DISABLED') {
+    if (
+      edgeError.status === 401 ||
+      edgeError.status === 403 ||
+      edgeError.code === 'EDGE_DEPLOY_DISABLED'
+    ) {
       auth.recordFailure(request.clientAddress);
     }
     options.logger.warn(
-      { reqId: request.reqId, clientAddress: request.clientAddress, code: edgeError.code, err: edgeError.message },
+      {
+        reqId: request.reqId,
+        clientAddress: request.clientAddress,
+        code: edgeError.code,
+        err: edgeError.message,
+      },
       'deploy request rejected',
     );
     sendError(request.res, edgeError);
@@ -63,12 +85,17 @@ async function handle(options: DeployApiOptions, request: EdgeRequest, handler: 
 function authenticate(options: DeployApiOptions, request: EdgeRequest, body: string): string {
   const { req } = request;
   const service = peekService(body);
-  const environment = service !== undefined ? options.config.services[service]?.environment : undefined;
+  const environment =
+    service !== undefined ? options.config.services[service]?.environment : undefined;
   const disabled = environment !== undefined ? options.auth.disabledReason(environment) : undefined;
   if (disabled !== undefined) {
-    throw new EdgeError('EDGE_DEPLOY_DISABLED', `deploys are disabled for environment ${environment}: ${disabled}`, {
-      status: 503,
-    });
+    throw new EdgeError(
+      'EDGE_DEPLOY_DISABLED',
+      `deploys are disabled for environment ${environment}: ${disabled}`,
+      {
+        status: 503,
+      },
+    );
   }
 
   return options.auth.verify({
@@ -79,28 +106,51 @@ function authenticate(options: DeployApiOptions, request: EdgeRequest, body: str
   });
 }
 
-async function postDeploy(options: DeployApiOptions, request: EdgeRequest, body: string, environment: string): Promise<void> {
+async function postDeploy(
+  options: DeployApiOptions,
+  request: EdgeRequest,
+  body: string,
+  environment: string,
+): Promise<void> {
   const parsed = parseDeployBody(body, options.config);
   checkEnvironment(options.config, parsed.service, environment);
   await stream(request.res, await options.deploys.start(parsed));
 }
 
-async function postRollback(options: DeployApiOptions, request: EdgeRequest, body: string, environment: string): Promise<void> {
+async function postRollback(
+  options: DeployApiOptions,
+  request: EdgeRequest,
+  body: string,
+  environment: string,
+): Promise<void> {
   const { service } = parseRollbackBody(body, options.config);
   checkEnvironment(options.config, service, environment);
   await stream(request.res, await options.deploys.startRollback(service));
 }
 
-async function getDeploy(options: DeployApiOptions, request: EdgeRequest, _body: string, environment: string): Promise<void> {
+async function getDeploy(
+  options: DeployApiOptions,
+  request: EdgeRequest,
+  _body: string,
+  environment: string,
+): Promise<void> {
   const entry = options.deploys.find(request.params[0] ?? '');
-  const visible = entry !== undefined && options.config.services[entry.service]?.environment === environment;
+  const visible =
+    entry !== undefined && options.config.services[entry.service]?.environment === environment;
   if (!visible) {
-    throw new EdgeError('EDGE_DEPLOY_NOT_FOUND', `deploy ${request.params[0]} not found`, { status: 404 });
+    throw new EdgeError('EDGE_DEPLOY_NOT_FOUND', `deploy ${request.params[0]} not found`, {
+      status: 404,
+    });
   }
   sendJson(request.res, 200, entry);
 }
 
-async function listDeploys(options: DeployApiOptions, request: EdgeRequest, _body: string, environment: string): Promise<void> {
+async function listDeploys(
+  options: DeployApiOptions,
+  request: EdgeRequest,
+  _body: string,
+  environment: string,
+): Promise<void> {
   const service = request.query.get('service') ?? undefined;
   const entries = options.deploys
     .history(service)
@@ -125,7 +175,11 @@ function checkEnvironment(config: EdgeConfig, service: string, environment: stri
  */
 function stream(res: ServerResponse, deploy: DeployRun | DeployEntry): Promise<void> {
   const id = deploy instanceof DeployRun ? deploy.entry.id : deploy.id;
-  res.writeHead(200, { 'content-type': NDJSON, 'cache-control': 'no-store', 'x-edge-deploy-id': id });
+  res.writeHead(200, {
+    'content-type': NDJSON,
+    'cache-control': 'no-store',
+    'x-edge-deploy-id': id,
+  });
   if (!(deploy instanceof DeployRun)) {
     res.end(line(finalLine(deploy)));
     return Promise.resolve();
@@ -153,7 +207,13 @@ function readBody(request: EdgeRequest): Promise<string> {
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > MAX_DEPLOY_BODY_BYTES) {
-        reject(new EdgeError('EDGE_DEPLOY_BODY_TOO_LARGE', `request body over ${MAX_DEPLOY_BODY_BYTES} bytes`, { status: 413 }));
+        reject(
+          new EdgeError(
+            'EDGE_DEPLOY_BODY_TOO_LARGE',
+            `request body over ${MAX_DEPLOY_BODY_BYTES} bytes`,
+            { status: 413 },
+          ),
+        );
         req.resume();
         return;
       }
@@ -181,7 +241,12 @@ function sendError(res: ServerResponse, error: EdgeError): void {
   const headers: Record<string, string> = {};
   const retryAfter = error.context.retryAfterSeconds;
   if (typeof retryAfter === 'number') headers['retry-after'] = String(retryAfter);
-  sendJson(res, error.status, { error: { code: error.code, message: error.message, ...publicContext(error) } }, headers);
+  sendJson(
+    res,
+    error.status,
+    { error: { code: error.code, message: error.message, ...publicContext(error) } },
+    headers,
+  );
 }
 
 function publicContext(error: EdgeError): Record<string, unknown> {
@@ -189,7 +254,12 @@ function publicContext(error: EdgeError): Record<string, unknown> {
   return typeof deployId === 'string' ? { deployId } : {};
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',

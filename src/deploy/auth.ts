@@ -51,7 +51,8 @@ export class DeployAuth {
         this.secrets.set(name, Buffer.from(secret, 'utf8'));
         continue;
       }
-      const reason = secret === '' ? 'is unset or empty' : `is shorter than ${MIN_SECRET_LENGTH} characters`;
+      const reason =
+        secret === '' ? 'is unset or empty' : `is shorter than ${MIN_SECRET_LENGTH} characters`;
       this.disabled.set(name, `${environment.secretEnv} ${reason}`);
       options.logger.warn(
         { environment: name, secretEnv: environment.secretEnv },
@@ -72,10 +73,14 @@ export class DeployAuth {
     if (entry.count < this.config.deploy.maxFailedAttempts) return;
 
     const retryAfterSeconds = Math.ceil((entry.windowEnd - this.now()) / 1000);
-    throw new EdgeError('EDGE_DEPLOY_RATE_LIMITED', 'too many failed deploy requests from this address', {
-      status: 429,
-      context: { clientAddress, retryAfterSeconds },
-    });
+    throw new EdgeError(
+      'EDGE_DEPLOY_RATE_LIMITED',
+      'too many failed deploy requests from this address',
+      {
+        status: 429,
+        context: { clientAddress, retryAfterSeconds },
+      },
+    );
   }
 
   /** Counts a rejected request against its client address. */
@@ -83,7 +88,10 @@ export class DeployAuth {
     const now = this.now();
     const entry = this.failures.get(clientAddress);
     if (entry === undefined || entry.windowEnd <= now) {
-      this.failures.set(clientAddress, { count: 1, windowEnd: now + this.config.deploy.failedAttemptsWindowMs });
+      this.failures.set(clientAddress, {
+        count: 1,
+        windowEnd: now + this.config.deploy.failedAttemptsWindowMs,
+      });
       this.pruneFailures(now);
       return;
     }
@@ -97,9 +105,13 @@ export class DeployAuth {
    */
   verify(request: SignedRequest): string {
     if (this.secrets.size === 0) {
-      throw new EdgeError('EDGE_DEPLOY_DISABLED', 'deploys are disabled: no environment has a deploy secret', {
-        status: 503,
-      });
+      throw new EdgeError(
+        'EDGE_DEPLOY_DISABLED',
+        'deploys are disabled: no environment has a deploy secret',
+        {
+          status: 503,
+        },
+      );
     }
     const { timestamp, signature } = request;
     if (timestamp === undefined || signature === undefined) {
@@ -142,7 +154,8 @@ export class DeployAuth {
     for (const [seenSignature, expiresAt] of this.seen) {
       if (expiresAt <= now) this.seen.delete(seenSignature);
     }
-    if (this.seen.has(signature)) throw unauthorized('replayed request: this signature was already used');
+    if (this.seen.has(signature))
+      throw unauthorized('replayed request: this signature was already used');
     // Past the skew window the timestamp check rejects the signature anyway.
     this.seen.set(signature, signedAt + this.config.deploy.maxClockSkewMs + 1);
   }

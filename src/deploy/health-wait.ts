@@ -31,7 +31,9 @@ export interface HealthWaitOptions {
  * restarts or its Docker health check turns unhealthy, with the exit code and last log line;
  * fails after `timeoutMs` with the last probe result ("health check returned HTTP 400").
  */
-export async function waitUntilHealthy(options: HealthWaitOptions): Promise<{ address: string; message: string }> {
+export async function waitUntilHealthy(
+  options: HealthWaitOptions,
+): Promise<{ address: string; message: string }> {
   const deadline = Date.now() + options.timeoutMs;
   const initial = await inspectOrFail(options);
   let lastResult = 'no probe finished yet';
@@ -43,17 +45,24 @@ export async function waitUntilHealthy(options: HealthWaitOptions): Promise<{ ad
     const address = containerAddress(info, options.network);
     const result: ProbeResult =
       address === undefined
-        ? { healthy: false, message: `container has no address on network ${options.network ?? '(any)'}` }
+        ? {
+            healthy: false,
+            message: `container has no address on network ${options.network ?? '(any)'}`,
+          }
         : await probe(options, address, info, deadline);
     if (result.healthy) return { address: address!, message: result.message };
     if (result.message !== lastResult) options.onProgress?.(result.message);
     lastResult = result.message;
 
     if (Date.now() + options.intervalMs > deadline) {
-      throw new EdgeError('EDGE_DEPLOY_UNHEALTHY', `not healthy within ${options.timeoutMs} ms: ${lastResult}`, {
-        status: 502,
-        context: { container: options.containerId },
-      });
+      throw new EdgeError(
+        'EDGE_DEPLOY_UNHEALTHY',
+        `not healthy within ${options.timeoutMs} ms: ${lastResult}`,
+        {
+          status: 502,
+          context: { container: options.containerId },
+        },
+      );
     }
     await sleep(options.intervalMs);
   }
@@ -75,19 +84,28 @@ async function probe(
 
   const health = info.State.Health;
   if (health !== undefined && health.Status !== 'none') {
-    if (health.Status === 'healthy') return { healthy: true, message: 'Docker health check healthy' };
+    if (health.Status === 'healthy')
+      return { healthy: true, message: 'Docker health check healthy' };
     if (health.Status === 'unhealthy') {
       const output = health.Log?.at(-1)?.Output?.trim() ?? '';
-      throw new EdgeError('EDGE_DEPLOY_UNHEALTHY', `Docker health check reported unhealthy: ${lastLine(output)}`, {
-        status: 502,
-      });
+      throw new EdgeError(
+        'EDGE_DEPLOY_UNHEALTHY',
+        `Docker health check reported unhealthy: ${lastLine(output)}`,
+        {
+          status: 502,
+        },
+      );
     }
     return { healthy: false, message: `Docker health check ${health.Status}` };
   }
   return probeTcp(options, address, timeoutMs);
 }
 
-function probeHttp(options: HealthWaitOptions, address: string, timeoutMs: number): Promise<ProbeResult> {
+function probeHttp(
+  options: HealthWaitOptions,
+  address: string,
+  timeoutMs: number,
+): Promise<ProbeResult> {
   const headers: Record<string, string> = {
     'user-agent': HEALTH_USER_AGENT,
     // Apps behind a TLS proxy (Django's SECURE_SSL_REDIRECT) redirect plain requests otherwise.
@@ -106,16 +124,24 @@ function probeHttp(options: HealthWaitOptions, address: string, timeoutMs: numbe
           resolve({ healthy: true, message: `health check returned HTTP ${status}` });
           return;
         }
-        const location = response.headers.location ? ` redirect to ${response.headers.location}` : '';
+        const location = response.headers.location
+          ? ` redirect to ${response.headers.location}`
+          : '';
         resolve({ healthy: false, message: `health check returned HTTP ${status}${location}` });
       },
     );
     request.on('timeout', () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    request.on('error', (error) => resolve({ healthy: false, message: `health check failed: ${error.message}` }));
+    request.on('error', (error) =>
+      resolve({ healthy: false, message: `health check failed: ${error.message}` }),
+    );
   });
 }
 
-function probeTcp(options: HealthWaitOptions, address: string, timeoutMs: number): Promise<ProbeResult> {
+function probeTcp(
+  options: HealthWaitOptions,
+  address: string,
+  timeoutMs: number,
+): Promise<ProbeResult> {
   return new Promise((resolve) => {
     const socket = net.connect({ host: address, port: options.port, timeout: timeoutMs });
     socket.on('connect', () => {
@@ -123,29 +149,44 @@ function probeTcp(options: HealthWaitOptions, address: string, timeoutMs: number
       resolve({ healthy: true, message: `port ${options.port} accepts connections` });
     });
     socket.on('timeout', () => socket.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    socket.on('error', (error) => resolve({ healthy: false, message: `port ${options.port}: ${error.message}` }));
+    socket.on('error', (error) =>
+      resolve({ healthy: false, message: `port ${options.port}: ${error.message}` }),
+    );
   });
 }
 
 async function inspectOrFail(options: HealthWaitOptions): Promise<ContainerInspect> {
   const info = await options.engine.inspectContainer(options.containerId);
   if (info === undefined) {
-    throw new EdgeError('EDGE_DEPLOY_CONTAINER_GONE', `container ${options.containerId.slice(0, 12)} was removed`, {
-      status: 502,
-    });
+    throw new EdgeError(
+      'EDGE_DEPLOY_CONTAINER_GONE',
+      `container ${options.containerId.slice(0, 12)} was removed`,
+      {
+        status: 502,
+      },
+    );
   }
   return info;
 }
 
-async function failIfNotRunning(options: HealthWaitOptions, info: ContainerInspect, restarts: number): Promise<void> {
+async function failIfNotRunning(
+  options: HealthWaitOptions,
+  info: ContainerInspect,
+  restarts: number,
+): Promise<void> {
   const state = info.State;
   const restarted = info.RestartCount > restarts;
   if (state.Running && !state.Restarting && !restarted) return;
 
-  const logs = await options.engine.containerLogs(options.containerId, LOG_TAIL_LINES).catch((error: unknown) => {
-    return `(logs unavailable: ${errorMessage(error)})`;
-  });
-  const what = state.Restarting || restarted ? `is restarting (restart count ${info.RestartCount})` : state.Status;
+  const logs = await options.engine
+    .containerLogs(options.containerId, LOG_TAIL_LINES)
+    .catch((error: unknown) => {
+      return `(logs unavailable: ${errorMessage(error)})`;
+    });
+  const what =
+    state.Restarting || restarted
+      ? `is restarting (restart count ${info.RestartCount})`
+      : state.Status;
   const line = lastLine(logs);
   throw new EdgeError(
     'EDGE_DEPLOY_CONTAINER_EXITED',
@@ -156,7 +197,10 @@ async function failIfNotRunning(options: HealthWaitOptions, info: ContainerInspe
 
 /** Last non-empty line of a log text. */
 export function lastLine(text: string): string {
-  const lines = text.split('\n').map((line) => line.trim()).filter((line) => line !== '');
+  const lines = text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
   return lines.at(-1) ?? '';
 }
 

@@ -36,10 +36,19 @@ export async function createDeployService(
   const discovery = options.discovery ?? runtime?.discovery;
   const store = new DeployStore(config.stateDir, config.deploy.historyLimit, logger);
   const auth = new DeployAuth({ config, logger, env: options.env, now: options.now });
-  const deploys = new EdgeDeployService({ config, engine, targets: context.targets, store, logger, discovery });
+  const deploys = new EdgeDeployService({
+    config,
+    engine,
+    targets: context.targets,
+    store,
+    logger,
+    discovery,
+  });
 
   if (engine !== undefined && store.journals().length > 0) {
-    const names = Object.fromEntries(Object.entries(config.services).map(([name, s]) => [name, s.container]));
+    const names = Object.fromEntries(
+      Object.entries(config.services).map(([name, s]) => [name, s.container]),
+    );
     await recoverAll(engine, store, names, logger).catch((error: unknown) => {
       logger.error({ err: errorMessage(error) }, 'recovering interrupted deploys failed');
     });

@@ -1,5 +1,11 @@
 import type { DockerEngine } from '../docker/engine.ts';
-import { createFromPlan, DEPLOY_LABEL, planRecreate, ROLE_LABEL, SERVICE_LABEL } from '../docker/recreate.ts';
+import {
+  createFromPlan,
+  DEPLOY_LABEL,
+  planRecreate,
+  ROLE_LABEL,
+  SERVICE_LABEL,
+} from '../docker/recreate.ts';
 import { EdgeError } from '../errors.ts';
 import { lastLine } from './health-wait.ts';
 import type { CurrentContainer } from './preflight.ts';
@@ -24,14 +30,24 @@ export interface PreDeployOptions {
  */
 export async function runPreDeploy(options: PreDeployOptions): Promise<string> {
   const { engine } = options;
-  const plan = planRecreate(options.current.info, options.current.image, options.image, options.name, {
-    [SERVICE_LABEL]: options.service,
-    [DEPLOY_LABEL]: options.deployId,
-    [ROLE_LABEL]: 'pre-deploy',
-  });
+  const plan = planRecreate(
+    options.current.info,
+    options.current.image,
+    options.image,
+    options.name,
+    {
+      [SERVICE_LABEL]: options.service,
+      [DEPLOY_LABEL]: options.deployId,
+      [ROLE_LABEL]: 'pre-deploy',
+    },
+  );
   plan.options.Cmd = options.command;
   plan.options.Healthcheck = { Test: ['NONE'] };
-  plan.options.HostConfig = { ...plan.options.HostConfig, RestartPolicy: { Name: 'no' }, PortBindings: {} };
+  plan.options.HostConfig = {
+    ...plan.options.HostConfig,
+    RestartPolicy: { Name: 'no' },
+    PortBindings: {},
+  };
 
   const id = await createFromPlan(engine, plan);
   try {
@@ -51,14 +67,22 @@ export async function runPreDeploy(options: PreDeployOptions): Promise<string> {
   }
 }
 
-async function waitWithTimeout(engine: DockerEngine, id: string, timeoutMs: number): Promise<number> {
+async function waitWithTimeout(
+  engine: DockerEngine,
+  id: string,
+  timeoutMs: number,
+): Promise<number> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(() => {
       reject(
-        new EdgeError('EDGE_PRE_DEPLOY_TIMEOUT', `pre-deploy command still running after ${timeoutMs} ms`, {
-          status: 504,
-        }),
+        new EdgeError(
+          'EDGE_PRE_DEPLOY_TIMEOUT',
+          `pre-deploy command still running after ${timeoutMs} ms`,
+          {
+            status: 504,
+          },
+        ),
       );
     }, timeoutMs);
   });

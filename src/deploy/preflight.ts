@@ -63,7 +63,10 @@ function checkNetworks(info: ContainerInspect, name: string): void {
 }
 
 function checkHostPorts(info: ContainerInspect, name: string): void {
-  const bindings = Object.entries(info.HostConfig.PortBindings ?? {}) as [string, { HostPort?: string }[] | null][];
+  const bindings = Object.entries(info.HostConfig.PortBindings ?? {}) as [
+    string,
+    { HostPort?: string }[] | null,
+  ][];
   const published = bindings.filter(([, hosts]) => (hosts ?? []).some((host) => host.HostPort));
   if (published.length === 0) return;
 

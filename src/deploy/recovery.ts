@@ -21,7 +21,11 @@ export async function removeDeployContainers(
  * Gives container `id` the service's canonical name. A container that is not running but still
  * holds the name (left over from a failed start or an interrupted deploy) is removed first.
  */
-export async function renameToCanonical(engine: DockerEngine, id: string, name: string): Promise<void> {
+export async function renameToCanonical(
+  engine: DockerEngine,
+  id: string,
+  name: string,
+): Promise<void> {
   const holder = await engine.inspectContainer(name);
   if (holder?.Id === id) return;
   if (holder !== undefined) {
@@ -39,10 +43,14 @@ export async function renameToCanonical(engine: DockerEngine, id: string, name: 
     await engine.renameContainer(id, name);
   } catch (error) {
     if (dockerStatus(error) !== 409) throw error;
-    throw new EdgeError('EDGE_DEPLOY_NAME_TAKEN', `cannot rename the new container to ${name}: the name is taken`, {
-      status: 409,
-      cause: error,
-    });
+    throw new EdgeError(
+      'EDGE_DEPLOY_NAME_TAKEN',
+      `cannot rename the new container to ${name}: the name is taken`,
+      {
+        status: 409,
+        cause: error,
+      },
+    );
   }
 }
 
@@ -58,11 +66,14 @@ export async function recoverJournal(
   containerName: string,
   logger: Logger,
 ): Promise<void> {
-  const newInfo = journal.newContainerId ? await engine.inspectContainer(journal.newContainerId) : undefined;
+  const newInfo = journal.newContainerId
+    ? await engine.inspectContainer(journal.newContainerId)
+    : undefined;
   const old = await engine.inspectContainer(journal.oldContainerId);
   // After the switch the new container passed its health check, so it is kept unless it stopped
   // and the old one is still there to take over.
-  const keepNew = journal.switched && newInfo !== undefined && (newInfo.State.Running || old === undefined);
+  const keepNew =
+    journal.switched && newInfo !== undefined && (newInfo.State.Running || old === undefined);
 
   if (keepNew) {
     if (!newInfo.State.Running) await engine.startContainer(newInfo.Id);

@@ -53,10 +53,14 @@ export function peekService(raw: string): string | undefined {
 export function configuredService(config: EdgeConfig, name: string): ServiceConfig {
   const service = Object.hasOwn(config.services, name) ? config.services[name] : undefined;
   if (service === undefined) {
-    throw new EdgeError('EDGE_DEPLOY_UNKNOWN_SERVICE', `unknown service ${name}: it is not under services in the config`, {
-      status: 404,
-      context: { service: name },
-    });
+    throw new EdgeError(
+      'EDGE_DEPLOY_UNKNOWN_SERVICE',
+      `unknown service ${name}: it is not under services in the config`,
+      {
+        status: 404,
+        context: { service: name },
+      },
+    );
   }
   return service;
 }
@@ -69,7 +73,8 @@ export function checkImage(image: string, service: ServiceConfig, name: string):
   const repository = service.image;
   const rest = image.startsWith(repository) ? image.slice(repository.length) : undefined;
   const [tagPart, digest] = (rest ?? '').split('@', 2) as [string, string | undefined];
-  const tagOk = tagPart === '' ? digest !== undefined : tagPart.startsWith(':') && TAG.test(tagPart.slice(1));
+  const tagOk =
+    tagPart === '' ? digest !== undefined : tagPart.startsWith(':') && TAG.test(tagPart.slice(1));
   const digestOk = digest === undefined || DIGEST.test(digest);
 
   if (rest === undefined || !tagOk || !digestOk || image.includes('..') || /\s/.test(image)) {
@@ -91,7 +96,9 @@ function parseStrict<T>(raw: string, schema: z.ZodType<T>): T {
 
   const result = schema.safeParse(value);
   if (!result.success) {
-    const problems = result.error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`);
+    const problems = result.error.issues.map(
+      (issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`,
+    );
     throw badRequest(`invalid request body: ${problems.join('; ')}`);
   }
   return result.data;

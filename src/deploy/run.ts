@@ -4,7 +4,12 @@ import type { DeployEntry } from './store.ts';
 
 /** One NDJSON line of deploy progress. The last line of a deploy always has `result`. */
 export type ProgressLine =
-  | { step: string; status: 'running' | 'ok' | 'failed' | 'progress'; durationMs?: number; message?: string }
+  | {
+      step: string;
+      status: 'running' | 'ok' | 'failed' | 'progress';
+      durationMs?: number;
+      message?: string;
+    }
   | {
       result: 'succeeded' | 'failed';
       id: string;
@@ -41,7 +46,11 @@ export class DeployRun {
   private readonly now: () => number;
   private finishedWaiters: (() => void)[] = [];
 
-  constructor(entry: DeployEntry, onChange: (entry: DeployEntry) => void, now: () => number = Date.now) {
+  constructor(
+    entry: DeployEntry,
+    onChange: (entry: DeployEntry) => void,
+    now: () => number = Date.now,
+  ) {
     this.entry = entry;
     this.onChange = onChange;
     this.now = now;
@@ -78,7 +87,9 @@ export class DeployRun {
     const startedAt = this.now();
 
     try {
-      const result = await work((message) => this.emit({ step: name, status: 'progress', message }));
+      const result = await work((message) =>
+        this.emit({ step: name, status: 'progress', message }),
+      );
       const message = describe ? describe(result) : typeof result === 'string' ? result : undefined;
       this.completeStep(step, 'ok', startedAt, message);
       return result;
@@ -104,12 +115,22 @@ export class DeployRun {
     this.listeners.clear();
   }
 
-  private completeStep(step: DeployStep, status: 'ok' | 'failed', startedAt: number, message?: string): void {
+  private completeStep(
+    step: DeployStep,
+    status: 'ok' | 'failed',
+    startedAt: number,
+    message?: string,
+  ): void {
     step.status = status;
     step.durationMs = this.now() - startedAt;
     if (message !== undefined) step.message = message;
     this.onChange(this.entry);
-    this.emit({ step: step.name, status, durationMs: step.durationMs, ...(message ? { message } : {}) });
+    this.emit({
+      step: step.name,
+      status,
+      durationMs: step.durationMs,
+      ...(message ? { message } : {}),
+    });
   }
 
   private emit(line: ProgressLine): void {

@@ -74,10 +74,14 @@ export class EdgeDeployService implements DeployService {
     const digest = this.previousDigest(service);
     const repository = this.options.config.services[service]?.image;
     if (digest === undefined || repository === undefined) {
-      throw new EdgeError('EDGE_ROLLBACK_UNAVAILABLE', `no earlier image digest recorded for service ${service}`, {
-        status: 409,
-        context: { service },
-      });
+      throw new EdgeError(
+        'EDGE_ROLLBACK_UNAVAILABLE',
+        `no earlier image digest recorded for service ${service}`,
+        {
+          status: 409,
+          context: { service },
+        },
+      );
     }
     return this.start({ service, image: `${repository}@${digest}`, rollback: true });
   }
@@ -109,7 +113,10 @@ export class EdgeDeployService implements DeployService {
   private async execute(engine: DockerEngine, run: DeployRun): Promise<void> {
     const { entry } = run;
     const logger = this.options.logger.child({ service: entry.service, deployId: entry.id });
-    logger.info({ image: entry.image, commit: entry.commit, rollback: entry.rollback }, 'deploying');
+    logger.info(
+      { image: entry.image, commit: entry.commit, rollback: entry.rollback },
+      'deploying',
+    );
     this.options.discovery?.pause(entry.service);
 
     let failure: unknown;
@@ -124,9 +131,15 @@ export class EdgeDeployService implements DeployService {
     this.running.delete(entry.service);
     if (entry.idempotencyKey) this.byKey.delete(keyOf(entry.service, entry.idempotencyKey));
     if (failure === undefined) {
-      logger.info({ image: entry.image, digest: entry.digest, durationMs: entry.durationMs }, 'deployed');
+      logger.info(
+        { image: entry.image, digest: entry.digest, durationMs: entry.durationMs },
+        'deployed',
+      );
     } else {
-      logger.error({ image: entry.image, failedStep: entry.failedStep, err: entry.error }, 'deploy failed');
+      logger.error(
+        { image: entry.image, failedStep: entry.failedStep, err: entry.error },
+        'deploy failed',
+      );
     }
     await this.options.discovery?.resume(entry.service).catch((error: unknown) => {
       logger.warn({ err: errorMessage(error) }, 'service lookup after deploy failed');
@@ -134,8 +147,14 @@ export class EdgeDeployService implements DeployService {
   }
 
   /** Finishes or undoes an earlier deploy of the service that the edge did not see to the end. */
-  private async recoverLeftovers(engine: DockerEngine, service: string, logger: Logger): Promise<void> {
-    const journal = this.options.store.journals().find((candidate) => candidate.service === service);
+  private async recoverLeftovers(
+    engine: DockerEngine,
+    service: string,
+    logger: Logger,
+  ): Promise<void> {
+    const journal = this.options.store
+      .journals()
+      .find((candidate) => candidate.service === service);
     if (journal === undefined) return;
     const name = this.options.config.services[service]!.container;
     await recoverJournal(engine, this.options.store, journal, name, logger);
@@ -152,16 +171,22 @@ export class EdgeDeployService implements DeployService {
   private checkNotRunning(service: string): void {
     const active = this.running.get(service);
     if (active === undefined) return;
-    throw new EdgeError('EDGE_DEPLOY_IN_PROGRESS', `a deploy of service ${service} is already running: ${active.entry.id}`, {
-      status: 409,
-      context: { service, deployId: active.entry.id },
-    });
+    throw new EdgeError(
+      'EDGE_DEPLOY_IN_PROGRESS',
+      `a deploy of service ${service} is already running: ${active.entry.id}`,
+      {
+        status: 409,
+        context: { service, deployId: active.entry.id },
+      },
+    );
   }
 
   private async reachableEngine(): Promise<DockerEngine> {
     const engine = this.options.engine;
     if (engine === undefined) {
-      throw new EdgeError('EDGE_DOCKER_UNAVAILABLE', 'docker is not configured on this edge', { status: 503 });
+      throw new EdgeError('EDGE_DOCKER_UNAVAILABLE', 'docker is not configured on this edge', {
+        status: 503,
+      });
     }
     try {
       await engine.ping();

@@ -1,4 +1,12 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeSync,
+} from 'node:fs';
 import path from 'node:path';
 import { errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -60,7 +68,9 @@ export class DeployStore {
   }
 
   findByIdempotencyKey(service: string, key: string): DeployEntry | undefined {
-    return this.state.history.find((entry) => entry.service === service && entry.idempotencyKey === key);
+    return this.state.history.find(
+      (entry) => entry.service === service && entry.idempotencyKey === key,
+    );
   }
 
   /** Inserts or replaces a record and trims the service's history to the limit. */
@@ -77,7 +87,9 @@ export class DeployStore {
   }
 
   saveJournal(journal: DeployJournal): void {
-    this.state.active = this.state.active.filter((existing) => existing.service !== journal.service);
+    this.state.active = this.state.active.filter(
+      (existing) => existing.service !== journal.service,
+    );
     this.state.active.push({ ...journal });
     this.write();
   }
@@ -124,7 +136,10 @@ function readState(file: string, logger: Logger): StateFile {
     // A corrupt file cannot come from our atomic writes; keep it for inspection and start empty.
     const aside = `${file}.corrupt-${Date.now()}`;
     renameSync(file, aside);
-    logger.error({ file, movedTo: aside, err: errorMessage(error) }, 'deploy state unreadable, starting empty');
+    logger.error(
+      { file, movedTo: aside, err: errorMessage(error) },
+      'deploy state unreadable, starting empty',
+    );
     return emptyState();
   }
 }

@@ -50,22 +50,35 @@ export async function runSwap(deps: SwapDependencies, run: DeployRun): Promise<v
       entry.previousDigest = repoDigest(found.image, service.image);
       return found;
     },
-    (found) => `container ${containerName(found.info)} (${found.info.Id.slice(0, 12)}) runs ${entry.previousImage}`,
+    (found) =>
+      `container ${containerName(found.info)} (${found.info.Id.slice(0, 12)}) runs ${entry.previousImage}`,
   );
 
-  const journal: DeployJournal = { id: entry.id, service: entry.service, oldContainerId: current.info.Id, switched: false };
+  const journal: DeployJournal = {
+    id: entry.id,
+    service: entry.service,
+    oldContainerId: current.info.Id,
+    switched: false,
+  };
   deps.store.saveJournal(journal);
 
   let origin: string;
   try {
-    await run.step('pull', (progress) => pullImage(deps, entry.image, service, progress, (digest) => (entry.digest = digest)));
+    await run.step('pull', (progress) =>
+      pullImage(deps, entry.image, service, progress, (digest) => (entry.digest = digest)),
+    );
     if (service.preDeploy !== undefined) {
-      await run.step('pre-deploy', () => preDeploy(deps, current, entry.image, entry.service, entry.id, service));
+      await run.step('pre-deploy', () =>
+        preDeploy(deps, current, entry.image, entry.service, entry.id, service),
+      );
     }
     origin = await startNewContainer(deps, run, current, service, journal);
   } catch (error) {
     await removeDeployContainers(deps.engine, entry.id).catch((cleanupError: unknown) => {
-      deps.logger.error({ deployId: entry.id, err: dockerMessage(cleanupError) }, 'removing new container failed');
+      deps.logger.error(
+        { deployId: entry.id, err: dockerMessage(cleanupError) },
+        'removing new container failed',
+      );
     });
     deps.store.clearJournal(entry.service);
     throw error;
@@ -96,9 +109,13 @@ async function pullImage(
 
   const pulled = local ?? (await deps.engine.inspectImage(image));
   if (pulled === undefined) {
-    throw new EdgeError('EDGE_PULL_FAILED', `pulling image ${image}: the pull ended but the image is not there`, {
-      status: 502,
-    });
+    throw new EdgeError(
+      'EDGE_PULL_FAILED',
+      `pulling image ${image}: the pull ended but the image is not there`,
+      {
+        status: 502,
+      },
+    );
   }
   const digest = repoDigest(pulled, service.image);
   setDigest(digest);
@@ -135,17 +152,27 @@ async function startNewContainer(
 ): Promise<string> {
   const entry = run.entry;
   const newId = await run.step('create', async () => {
-    const plan = planRecreate(current.info, current.image, entry.image, `${service.container}-deploy-${entry.id.slice(-6)}`, {
-      [SERVICE_LABEL]: entry.service,
-      [DEPLOY_LABEL]: entry.id,
-    });
+    const plan = planRecreate(
+      current.info,
+      current.image,
+      entry.image,
+      `${service.container}-deploy-${entry.id.slice(-6)}`,
+      {
+        [SERVICE_LABEL]: entry.service,
+        [DEPLOY_LABEL]: entry.id,
+      },
+    );
     try {
       return await createFromPlan(deps.engine, plan);
     } catch (error) {
-      throw new EdgeError('EDGE_DEPLOY_CREATE_FAILED', `creating container ${plan.options.name}: ${dockerMessage(error)}`, {
-        status: 502,
-        cause: error,
-      });
+      throw new EdgeError(
+        'EDGE_DEPLOY_CREATE_FAILED',
+        `creating container ${plan.options.name}: ${dockerMessage(error)}`,
+        {
+          status: 502,
+          cause: error,
+        },
+      );
     }
   });
   deps.store.saveJournal({ ...journal, newContainerId: newId });
@@ -208,14 +235,22 @@ async function switchTraffic(
   });
 }
 
-async function drainTarget(previous: Target | undefined, newId: string, service: ServiceConfig): Promise<string> {
+async function drainTarget(
+  previous: Target | undefined,
+  newId: string,
+  service: ServiceConfig,
+): Promise<string> {
   if (previous === undefined || previous.id === newId) return 'no previous target';
 
   const inflight = previous.inflight;
   const sockets = previous.upgrades.size;
   const [idle] = await Promise.all([
     previous.drain(service.drainTimeoutMs),
-    previous.closeUpgrades(SERVICE_RESTART_CLOSE_CODE, service.websocketCloseGraceMs, service.websocketCloseSpreadMs),
+    previous.closeUpgrades(
+      SERVICE_RESTART_CLOSE_CODE,
+      service.websocketCloseGraceMs,
+      service.websocketCloseSpreadMs,
+    ),
   ]);
   const requests = idle
     ? `${inflight} in-flight request(s) finished`

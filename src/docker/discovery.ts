@@ -81,7 +81,10 @@ export class ServiceDiscovery {
       try {
         await this.resolve(name);
       } catch (error) {
-        this.options.logger.warn({ service: name, err: errorMessage(error) }, 'service lookup failed');
+        this.options.logger.warn(
+          { service: name, err: errorMessage(error) },
+          'service lookup failed',
+        );
       }
     }
   }
@@ -95,7 +98,10 @@ export class ServiceDiscovery {
     const network = serviceNetwork(config, name);
     const address = containerAddress(info, network);
     if (address === undefined) {
-      logger.warn({ service: name, container: info.Id, network }, 'service container has no address');
+      logger.warn(
+        { service: name, container: info.Id, network },
+        'service container has no address',
+      );
       return;
     }
 
@@ -103,7 +109,10 @@ export class ServiceDiscovery {
     const current = targets.slot(serviceKey(name)).current;
     if (current?.origin === origin && current.id === info.Id) return;
     targets.switch(serviceKey(name), new Target(origin, info.Id));
-    logger.info({ service: name, container: info.Id.slice(0, 12), origin }, 'service target changed');
+    logger.info(
+      { service: name, container: info.Id.slice(0, 12), origin },
+      'service target changed',
+    );
   }
 
   private subscribe(): void {

@@ -67,8 +67,14 @@ export class DockerodeEngine implements DockerEngine {
     return container.id;
   }
 
-  async connectNetwork(network: string, containerId: string, endpoint: EndpointConfig): Promise<void> {
-    await this.docker.getNetwork(network).connect({ Container: containerId, EndpointConfig: endpoint });
+  async connectNetwork(
+    network: string,
+    containerId: string,
+    endpoint: EndpointConfig,
+  ): Promise<void> {
+    await this.docker
+      .getNetwork(network)
+      .connect({ Container: containerId, EndpointConfig: endpoint });
   }
 
   async startContainer(id: string): Promise<void> {
@@ -77,7 +83,9 @@ export class DockerodeEngine implements DockerEngine {
 
   async stopContainer(id: string, timeoutSeconds?: number): Promise<void> {
     try {
-      await this.docker.getContainer(id).stop(timeoutSeconds === undefined ? {} : { t: timeoutSeconds });
+      await this.docker
+        .getContainer(id)
+        .stop(timeoutSeconds === undefined ? {} : { t: timeoutSeconds });
     } catch (error) {
       // 304: already stopped.
       if (dockerStatus(error) !== 304) throw error;
@@ -104,7 +112,12 @@ export class DockerodeEngine implements DockerEngine {
   async containerLogs(id: string, lines: number): Promise<string> {
     const container = this.docker.getContainer(id);
     const info = await container.inspect();
-    const raw = (await container.logs({ stdout: true, stderr: true, tail: lines, follow: false })) as Buffer;
+    const raw = (await container.logs({
+      stdout: true,
+      stderr: true,
+      tail: lines,
+      follow: false,
+    })) as Buffer;
     return info.Config.Tty ? raw.toString('utf8') : demultiplex(raw);
   }
 

@@ -117,7 +117,10 @@ export function userNetworks(current: ContainerInspect): {
   return { primaryNetwork, endpoints };
 }
 
-function hostConfig(current: ContainerInspect, primaryNetwork: string): CreateContainerOptions['HostConfig'] {
+function hostConfig(
+  current: ContainerInspect,
+  primaryNetwork: string,
+): CreateContainerOptions['HostConfig'] {
   const copy: Record<string, unknown> = { ...current.HostConfig, NetworkMode: primaryNetwork };
   delete copy.ContainerIDFile;
 
@@ -129,7 +132,12 @@ function hostConfig(current: ContainerInspect, primaryNetwork: string): CreateCo
   if (anonymous.length > 0) {
     const mounts = [...((copy.Mounts as unknown[] | undefined) ?? [])];
     for (const mount of anonymous) {
-      mounts.push({ Type: 'volume', Source: mount.Name, Target: mount.Destination, ReadOnly: !mount.RW });
+      mounts.push({
+        Type: 'volume',
+        Source: mount.Name,
+        Target: mount.Destination,
+        ReadOnly: !mount.RW,
+      });
     }
     copy.Mounts = mounts;
   }
@@ -157,7 +165,9 @@ function subtractKeys<T>(
   defaults: Record<string, T> | undefined,
 ): Record<string, T> | undefined {
   if (values === undefined || values === null) return undefined;
-  const kept = Object.fromEntries(Object.entries(values).filter(([key]) => !(defaults && key in defaults)));
+  const kept = Object.fromEntries(
+    Object.entries(values).filter(([key]) => !(defaults && key in defaults)),
+  );
   return Object.keys(kept).length > 0 ? kept : undefined;
 }
 

@@ -76,7 +76,10 @@ export function containerName(info: ContainerInspect): string {
 }
 
 /** Digest under which `image` was pulled from `repository` (`sha256:...`), if it was. */
-export function repoDigest(image: ImageInspect | undefined, repository: string): string | undefined {
+export function repoDigest(
+  image: ImageInspect | undefined,
+  repository: string,
+): string | undefined {
   const digests = image?.RepoDigests ?? [];
   const match = digests.find((entry) => entry.startsWith(`${repository}@`)) ?? digests[0];
   return match?.split('@')[1];

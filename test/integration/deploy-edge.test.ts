@@ -39,8 +39,18 @@ describe('deploy through the edge', () => {
   before(async () => {
     images = await appImages();
     network = await createTestNetwork('dew');
-    await runServiceContainer({ name: container, image: images.ref('v1'), networks: [{ name: network, aliases: ['api'] }] });
-    fixture = await deployEdgeFixture({ container, repository: images.repository, network, secretEnv: SECRET_ENV, socket: dockerSocket() });
+    await runServiceContainer({
+      name: container,
+      image: images.ref('v1'),
+      networks: [{ name: network, aliases: ['api'] }],
+    });
+    fixture = await deployEdgeFixture({
+      container,
+      repository: images.repository,
+      network,
+      secretEnv: SECRET_ENV,
+      socket: dockerSocket(),
+    });
     process.env[SECRET_ENV] = secret;
     edge = await startEdge(parseConfig(fixture.config), silentLogger);
     port = edge.servers.ports().https;
@@ -54,12 +64,27 @@ describe('deploy through the edge', () => {
   });
 
   /** Runs `caliente-edge deploy` in-process and returns its exit code and output. */
-  async function cliDeploy(image: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  async function cliDeploy(
+    image: string,
+  ): Promise<{ code: number; stdout: string; stderr: string }> {
     const out: string[] = [];
     const err: string[] = [];
     const code = await deployCommand(
-      ['--url', `https://${EDGE_HOST}:${port}`, '--service', 'api', '--image', image, '--ca', fixture.caFile],
-      { stdout: { write: (t: string) => out.push(t) }, stderr: { write: (t: string) => err.push(t) }, env: { EDGE_DEPLOY_SECRET: secret } },
+      [
+        '--url',
+        `https://${EDGE_HOST}:${port}`,
+        '--service',
+        'api',
+        '--image',
+        image,
+        '--ca',
+        fixture.caFile,
+      ],
+      {
+        stdout: { write: (t: string) => out.push(t) },
+        stderr: { write: (t: string) => err.push(t) },
+        env: { EDGE_DEPLOY_SECRET: secret },
+      },
     );
     return { code, stdout: out.join(''), stderr: err.join('') };
   }
@@ -107,7 +132,10 @@ describe('deploy through the edge', () => {
     const firstResult = await first;
 
     assert.equal(second.code, 1);
-    assert.match(second.stderr, /HTTP 409: a deploy of service api is already running: \S+ \(EDGE_DEPLOY_IN_PROGRESS\)/);
+    assert.match(
+      second.stderr,
+      /HTTP 409: a deploy of service api is already running: \S+ \(EDGE_DEPLOY_IN_PROGRESS\)/,
+    );
     assert.equal(firstResult.code, 0, firstResult.stdout + firstResult.stderr);
     await waitForEdgeVersion(port, 'slow');
   });
@@ -116,8 +144,21 @@ describe('deploy through the edge', () => {
     const out: string[] = [];
     const err: string[] = [];
     const code = await deployCommand(
-      ['--url', `https://${EDGE_HOST}:${port}`, '--service', 'api', '--image', images.ref('v1'), '--ca', fixture.caFile],
-      { stdout: { write: (t: string) => out.push(t) }, stderr: { write: (t: string) => err.push(t) }, env: { EDGE_DEPLOY_SECRET: newSecret() } },
+      [
+        '--url',
+        `https://${EDGE_HOST}:${port}`,
+        '--service',
+        'api',
+        '--image',
+        images.ref('v1'),
+        '--ca',
+        fixture.caFile,
+      ],
+      {
+        stdout: { write: (t: string) => out.push(t) },
+        stderr: { write: (t: string) => err.push(t) },
+        env: { EDGE_DEPLOY_SECRET: newSecret() },
+      },
     );
 
     assert.equal(code, 1);

@@ -71,7 +71,11 @@ describe('deploy with the edge killed mid-deploy', () => {
   async function startV1(): Promise<string> {
     await killEdge();
     await cleanupDocker([prefix], []);
-    return runServiceContainer({ name: container, image: images.ref('v1'), networks: [{ name: network, aliases: ['api'] }] });
+    return runServiceContainer({
+      name: container,
+      image: images.ref('v1'),
+      networks: [{ name: network, aliases: ['api'] }],
+    });
   }
 
   /** Kills every edge process this file started that still runs, and waits for their exit. */
@@ -91,18 +95,32 @@ describe('deploy with the edge killed mid-deploy', () => {
   }
 
   /** Runs the CLI and SIGKILLs the edge as soon as `step` reports `running`. */
-  async function deployAndKillAt(image: string, step: string): Promise<{ code: number; stderr: string }> {
+  async function deployAndKillAt(
+    image: string,
+    step: string,
+  ): Promise<{ code: number; stderr: string }> {
     const running = edge!;
     const exited = new Promise((resolve) => running.child.once('exit', resolve));
     let stdout = '';
     const err: string[] = [];
     const code = await deployCommand(
-      ['--url', `https://${EDGE_HOST}:${running.port}`, '--service', 'api', '--image', image, '--ca', fixture.caFile, '--json'],
+      [
+        '--url',
+        `https://${EDGE_HOST}:${running.port}`,
+        '--service',
+        'api',
+        '--image',
+        image,
+        '--ca',
+        fixture.caFile,
+        '--json',
+      ],
       {
         stdout: {
           write: (text: string) => {
             stdout += text;
-            if (stdout.includes(`{"step":"${step}","status":"running"}`)) running.child.kill('SIGKILL');
+            if (stdout.includes(`{"step":"${step}","status":"running"}`))
+              running.child.kill('SIGKILL');
           },
         },
         stderr: { write: (text: string) => err.push(text) },
@@ -119,7 +137,11 @@ describe('deploy with the edge killed mid-deploy', () => {
     await waitForEdgeVersion(edge.port, 'v1');
 
     const cut = await deployAndKillAt(images.ref('slow'), 'health');
-    assert.equal((await containersNamed(prefix)).length, 2, 'old and new container exist while the edge is down');
+    assert.equal(
+      (await containersNamed(prefix)).length,
+      2,
+      'old and new container exist while the edge is down',
+    );
     edge = runEdge();
 
     await waitForEdgeVersion(edge.port, 'v1');
@@ -127,7 +149,10 @@ describe('deploy with the edge killed mid-deploy', () => {
     assert.equal(cut.code, 1);
     assert.match(cut.stderr, /the connection closed before the deploy finished/);
     const left = await containersNamed(prefix);
-    assert.deepEqual(left.map((c) => [c.Id, c.Names[0], c.State]), [[oldId, `/${container}`, 'running']]);
+    assert.deepEqual(
+      left.map((c) => [c.Id, c.Names[0], c.State]),
+      [[oldId, `/${container}`, 'running']],
+    );
     assert.equal(lastRecord(fixture).state, 'failed');
     await killEdge();
   });
@@ -141,7 +166,11 @@ describe('deploy with the edge killed mid-deploy', () => {
 
     await deployAndKillAt(images.ref('v2'), 'drain');
     await held;
-    assert.equal((await containersNamed(prefix)).length, 2, 'old and new container exist while the edge is down');
+    assert.equal(
+      (await containersNamed(prefix)).length,
+      2,
+      'old and new container exist while the edge is down',
+    );
     edge = runEdge();
     await waitForEdgeVersion(edge.port, 'v2');
 
@@ -177,7 +206,9 @@ async function freePort(): Promise<number> {
 }
 
 function lastRecord(fixture: DeployEdgeFixture): { state: string } {
-  const state = JSON.parse(readFileSync(path.join(fixture.dir, 'state', 'deploys.json'), 'utf8')) as {
+  const state = JSON.parse(
+    readFileSync(path.join(fixture.dir, 'state', 'deploys.json'), 'utf8'),
+  ) as {
     history: { state: string }[];
   };
   return state.history.at(-1)!;

@@ -78,7 +78,11 @@ describe('deploy swap on a real engine', () => {
       name,
       image: images.ref('v1'),
       env: ['FOO=bar', `REQUIRE_HOST=${SITE_HOST}`],
-      labels: { 'com.docker.compose.project': 'caliente', 'com.docker.compose.service': 'web', ...labels },
+      labels: {
+        'com.docker.compose.project': 'caliente',
+        'com.docker.compose.service': 'web',
+        ...labels,
+      },
       networks: [{ name: network, aliases: ['web'] }],
     });
     await waitForVersion(id, 'v1');
@@ -86,7 +90,10 @@ describe('deploy swap on a real engine', () => {
   }
 
   async function deploy(image: string): Promise<Record<string, unknown>> {
-    const response = await signedRequest(api.url, '/_edge/deploy', { body: { service: 'web', image }, secret });
+    const response = await signedRequest(api.url, '/_edge/deploy', {
+      body: { service: 'web', image },
+      secret,
+    });
     assert.equal(response.status, 200);
     return (await readLines(response)).at(-1)!;
   }
@@ -95,7 +102,10 @@ describe('deploy swap on a real engine', () => {
     const url = `http://${await containerIp(id, network)}:8080/`;
     const deadline = Date.now() + 10_000;
     for (;;) {
-      const body = await httpGet(url, {}, 1_000).then((r) => JSON.parse(r.body).version as string, () => undefined);
+      const body = await httpGet(url, {}, 1_000).then(
+        (r) => JSON.parse(r.body).version as string,
+        () => undefined,
+      );
       if (body === version) return;
       if (Date.now() > deadline) throw new Error(`container ${id} did not serve ${version}`);
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -105,7 +115,10 @@ describe('deploy swap on a real engine', () => {
   /** The old container still runs under its name, and nothing the deploy made is left. */
   async function assertOldServing(): Promise<void> {
     const left = await containersNamed(prefix);
-    assert.deepEqual(left.map((c) => c.Id), [oldId]);
+    assert.deepEqual(
+      left.map((c) => c.Id),
+      [oldId],
+    );
     assert.equal(left[0]!.State, 'running');
     await waitForVersion(oldId, 'v1');
   }
@@ -161,14 +174,21 @@ describe('deploy swap on a real engine', () => {
     const result = await deploy(images.ref('migfail'));
 
     assert.equal(result.failedStep, 'pre-deploy');
-    assert.match(String(result.error), /exited with code 2: migration failed: relation "orders" does not exist/);
+    assert.match(
+      String(result.error),
+      /exited with code 2: migration failed: relation "orders" does not exist/,
+    );
     await assertOldServing();
   });
 
   it('replaces a stale container holding the name', async () => {
     await testDocker().getContainer(oldId).remove({ force: true });
     const serving = await startV1(`${prefix}-web-deploy-old`, { 'caliente-edge.service': 'web' });
-    const stale = await testDocker().createContainer({ name: container, Image: images.ref('v1'), Cmd: ['true'] });
+    const stale = await testDocker().createContainer({
+      name: container,
+      Image: images.ref('v1'),
+      Cmd: ['true'],
+    });
 
     const result = await deploy(images.ref('v2'));
 
@@ -182,7 +202,10 @@ describe('deploy swap on a real engine', () => {
   it('rolls back to the previous digest', async () => {
     await deploy(images.ref('v2'));
 
-    const response = await signedRequest(api.url, '/_edge/rollback', { body: { service: 'web' }, secret });
+    const response = await signedRequest(api.url, '/_edge/rollback', {
+      body: { service: 'web' },
+      secret,
+    });
     const result = (await readLines(response)).at(-1)!;
 
     assert.equal(result.result, 'succeeded', JSON.stringify(result));
@@ -212,8 +235,14 @@ describe('deploy swap on a real engine', () => {
     const result = (await readLines(response)).at(-1)!;
 
     assert.equal(result.failedStep, 'health');
-    assert.match(String(result.error), /Docker health check reported unhealthy: database unreachable/);
+    assert.match(
+      String(result.error),
+      /Docker health check reported unhealthy: database unreachable/,
+    );
     const left = await containersNamed(`${prefix}-hc`);
-    assert.deepEqual(left.map((c) => c.Id), [hcOld]);
+    assert.deepEqual(
+      left.map((c) => c.Id),
+      [hcOld],
+    );
   });
 });

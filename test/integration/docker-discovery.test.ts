@@ -39,12 +39,26 @@ describe('docker discovery on a real engine', () => {
       networks: [{ name: otherNetwork }, { name: network }],
     });
     const config = parseConfig({
-      sites: [{ name: 'prod', hosts: ['app.example.test'], network, routes: [{ path: '/', service: 'api' }] }],
-      services: { api: { container: name, image: images.repository, port: 8080, environment: 'prod' } },
+      sites: [
+        {
+          name: 'prod',
+          hosts: ['app.example.test'],
+          network,
+          routes: [{ path: '/', service: 'api' }],
+        },
+      ],
+      services: {
+        api: { container: name, image: images.repository, port: 8080, environment: 'prod' },
+      },
       deploy: { environments: { prod: { secretEnv: 'UNUSED_SECRET' } } },
       docker: { socket: dockerSocket() },
     });
-    context = { config, logger: silentLogger, targets: new TargetRegistry(), api: new EdgeApi() } as unknown as EdgeContext;
+    context = {
+      config,
+      logger: silentLogger,
+      targets: new TargetRegistry(),
+      api: new EdgeApi(),
+    } as unknown as EdgeContext;
     runtime = (await createDockerRuntime(context, { eventsRetryMs: 50 }))!;
   });
 
@@ -71,7 +85,11 @@ describe('docker discovery on a real engine', () => {
 
   it('follows a container recreated under the same name', async () => {
     await testDocker().getContainer(containerId).remove({ force: true });
-    containerId = await runServiceContainer({ name, image: images.ref('v2'), networks: [{ name: otherNetwork }, { name: network }] });
+    containerId = await runServiceContainer({
+      name,
+      image: images.ref('v2'),
+      networks: [{ name: otherNetwork }, { name: network }],
+    });
 
     await waitForTarget(containerId, `http://${await containerIp(containerId, network)}:8080`);
   });
@@ -80,10 +98,12 @@ describe('docker discovery on a real engine', () => {
     const before = await containerIp(containerId, network);
     const chosen = before.replace(/\.\d+$/, before.endsWith('.77') ? '.78' : '.77');
     await testDocker().getNetwork(network).disconnect({ Container: containerId });
-    await testDocker().getNetwork(network).connect({
-      Container: containerId,
-      EndpointConfig: { IPAMConfig: { IPv4Address: chosen } },
-    });
+    await testDocker()
+      .getNetwork(network)
+      .connect({
+        Container: containerId,
+        EndpointConfig: { IPAMConfig: { IPv4Address: chosen } },
+      });
     const after = await containerIp(containerId, network);
 
     assert.notEqual(after, before, 'the engine gave the container a new address');

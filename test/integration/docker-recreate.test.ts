@@ -49,7 +49,9 @@ describe('docker recreate on a real engine', () => {
   after(() => cleanupDocker([prefix], networks));
 
   it('runs the new image next to the old one', async () => {
-    const oldBody = JSON.parse((await httpGet(`http://${await containerIp(oldId, networks[0]!)}:8080/`)).body);
+    const oldBody = JSON.parse(
+      (await httpGet(`http://${await containerIp(oldId, networks[0]!)}:8080/`)).body,
+    );
     const newBody = await pollJson(`http://${await containerIp(newId, networks[0]!)}:8080/`);
 
     assert.equal(oldBody.version, 'v1');

@@ -39,7 +39,14 @@ export async function deployEdgeFixture(options: {
     stateDir: path.join(dir, 'state'),
     log: { level: 'warn', access: false },
     tls: { certificates: [{ hosts: [EDGE_HOST], cert: caFile, key: path.join(dir, 'key.pem') }] },
-    sites: [{ name: 'prod', hosts: [EDGE_HOST], network: options.network, routes: [{ path: '/', service: 'api' }] }],
+    sites: [
+      {
+        name: 'prod',
+        hosts: [EDGE_HOST],
+        network: options.network,
+        routes: [{ path: '/', service: 'api' }],
+      },
+    ],
     services: {
       api: {
         container: options.container,
@@ -74,7 +81,11 @@ export function startLoad(
   port: number,
   options: { workers?: number; maxRequests?: number; maxMs?: number; paths?: string[] } = {},
 ): { stop(): Promise<LoadResult> } {
-  const agent = new https.Agent({ keepAlive: true, rejectUnauthorized: false, maxSockets: options.workers ?? 6 });
+  const agent = new https.Agent({
+    keepAlive: true,
+    rejectUnauthorized: false,
+    maxSockets: options.workers ?? 6,
+  });
   const result: LoadResult = { ok: 0, failed: 0, failures: [], versions: [] };
   const deadline = Date.now() + (options.maxMs ?? 120_000);
   const maxRequests = options.maxRequests ?? 20_000;
@@ -110,10 +121,23 @@ export function startLoad(
 }
 
 /** One HTTPS GET through the edge with the site's Host. */
-export function getOnce(port: number, requestPath: string, agent?: https.Agent): Promise<{ status: number; body: string }> {
+export function getOnce(
+  port: number,
+  requestPath: string,
+  agent?: https.Agent,
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const request = https.get(
-      { host: '127.0.0.1', port, path: requestPath, servername: EDGE_HOST, headers: { host: EDGE_HOST }, agent, rejectUnauthorized: false, timeout: 10_000 },
+      {
+        host: '127.0.0.1',
+        port,
+        path: requestPath,
+        servername: EDGE_HOST,
+        headers: { host: EDGE_HOST },
+        agent,
+        rejectUnauthorized: false,
+        timeout: 10_000,
+      },
       (response) => {
         let body = '';
         response.on('data', (chunk: Buffer) => (body += chunk.toString()));
@@ -127,7 +151,11 @@ export function getOnce(port: number, requestPath: string, agent?: https.Agent):
 }
 
 /** Waits until the edge serves `version` on `/`. */
-export async function waitForEdgeVersion(port: number, version: string, timeoutMs = 15_000): Promise<void> {
+export async function waitForEdgeVersion(
+  port: number,
+  version: string,
+  timeoutMs = 15_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {

@@ -36,7 +36,11 @@ export function deployTestConfig(options: {
   deploy?: Partial<NonNullable<EdgeConfigInput['deploy']>>;
   network?: string;
 }): EdgeConfig {
-  const base = { image: options.repository, port: options.port, health: { path: '/health', intervalMs: 20, timeoutMs: 1_500 } };
+  const base = {
+    image: options.repository,
+    port: options.port,
+    health: { path: '/health', intervalMs: 20, timeoutMs: 1_500 },
+  };
   const quick = { drainTimeoutMs: 200, websocketCloseGraceMs: 0, websocketCloseSpreadMs: 0 };
   return parseConfig({
     stateDir: options.stateDir ?? mkdtempSync(path.join(tmpdir(), 'edge-state-')),
@@ -47,10 +51,20 @@ export function deployTestConfig(options: {
         ...(options.network ? { network: options.network } : {}),
         routes: [{ path: '/', service: 'web' }],
       },
-      { name: 'staging', hosts: ['staging.example.test'], routes: [{ path: '/', service: 'web-staging' }] },
+      {
+        name: 'staging',
+        hosts: ['staging.example.test'],
+        routes: [{ path: '/', service: 'web-staging' }],
+      },
     ],
     services: {
-      web: { container: 'svc-web', environment: 'prod', ...base, ...quick, ...options.services?.web },
+      web: {
+        container: 'svc-web',
+        environment: 'prod',
+        ...base,
+        ...quick,
+        ...options.services?.web,
+      },
       'web-staging': {
         container: 'svc-web-staging',
         environment: 'staging',
@@ -60,7 +74,10 @@ export function deployTestConfig(options: {
       },
     },
     deploy: {
-      environments: { prod: { secretEnv: PROD_SECRET_ENV }, staging: { secretEnv: STAGING_SECRET_ENV } },
+      environments: {
+        prod: { secretEnv: PROD_SECRET_ENV },
+        staging: { secretEnv: STAGING_SECRET_ENV },
+      },
       ...options.deploy,
     },
   });
@@ -137,16 +154,33 @@ export interface SignedRequestOptions {
 }
 
 /** Sends a signed request to the deploy API. */
-export function signedRequest(baseUrl: string, target: string, options: SignedRequestOptions = {}): Promise<Response> {
+export function signedRequest(
+  baseUrl: string,
+  target: string,
+  options: SignedRequestOptions = {},
+): Promise<Response> {
   const method = options.method ?? (options.body === undefined ? 'GET' : 'POST');
-  const body = options.body === undefined ? '' : typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
+  const body =
+    options.body === undefined
+      ? ''
+      : typeof options.body === 'string'
+        ? options.body
+        : JSON.stringify(options.body);
   const timestamp = String(options.timestamp ?? Math.floor(Date.now() / 1000));
-  const headers: Record<string, string> = { 'content-type': 'application/json', ...options.headers };
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    ...options.headers,
+  };
   if (options.secret !== undefined || options.signature !== undefined) {
     headers['x-edge-timestamp'] = timestamp;
-    headers['x-edge-signature'] = options.signature ?? sign(options.secret!, timestamp, signedContent(method, target, body));
+    headers['x-edge-signature'] =
+      options.signature ?? sign(options.secret!, timestamp, signedContent(method, target, body));
   }
-  return fetch(`${baseUrl}${target}`, { method, headers, body: method === 'GET' ? undefined : body });
+  return fetch(`${baseUrl}${target}`, {
+    method,
+    headers,
+    body: method === 'GET' ? undefined : body,
+  });
 }
 
 /** Reads an NDJSON response to its end. */

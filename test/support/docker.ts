@@ -10,7 +10,10 @@ import { fileURLToPath } from 'node:url';
 import Dockerode from 'dockerode';
 
 const DOCKER_CLI = '/usr/bin/docker';
-const FIXTURE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/deploy-app');
+const FIXTURE_DIR = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../fixtures/deploy-app',
+);
 const BASE_TAG = 'edge-test/deploy-app:base';
 
 /** Socket of the private test daemon; throws when the harness did not start one. */
@@ -27,7 +30,8 @@ export function dockerSocket(): string {
 /** host:port of the loopback registry; throws when the harness did not start one. */
 export function testRegistry(): string {
   const registry = process.env.EDGE_TEST_REGISTRY;
-  if (!registry) throw new Error('EDGE_TEST_REGISTRY is not set: run the tests through scripts/test.sh');
+  if (!registry)
+    throw new Error('EDGE_TEST_REGISTRY is not set: run the tests through scripts/test.sh');
   return registry;
 }
 
@@ -104,7 +108,10 @@ async function buildAppImages(): Promise<AppImages> {
   await dockerCli(['build', '-q', '-t', BASE_TAG, FIXTURE_DIR]);
   for (const [variant, lines] of Object.entries(VARIANTS)) {
     const dockerfile = [`FROM ${BASE_TAG}`, ...lines, ''].join('\n');
-    await dockerCli(['build', '-q', '-t', `${repository}:${variant}`, '-f', '-', FIXTURE_DIR], dockerfile);
+    await dockerCli(
+      ['build', '-q', '-t', `${repository}:${variant}`, '-f', '-', FIXTURE_DIR],
+      dockerfile,
+    );
     await dockerCli(['push', '-q', `${repository}:${variant}`]);
   }
   return { repository, ref: (variant) => `${repository}:${variant}` };
@@ -192,11 +199,17 @@ export async function cleanupDocker(namePrefixes: string[], networks: string[]):
   const docker = testDocker();
   for (const prefix of namePrefixes) {
     for (const container of await containersNamed(prefix).catch(() => [])) {
-      await docker.getContainer(container.Id).remove({ force: true }).catch(() => undefined);
+      await docker
+        .getContainer(container.Id)
+        .remove({ force: true })
+        .catch(() => undefined);
     }
   }
   for (const network of networks) {
-    await docker.getNetwork(network).remove().catch(() => undefined);
+    await docker
+      .getNetwork(network)
+      .remove()
+      .catch(() => undefined);
   }
 }
 
@@ -211,4 +224,3 @@ export function httpGet(
     body: await response.text(),
   }));
 }
-

@@ -38,10 +38,16 @@ export class FakeEngine implements DockerEngine {
 
   ping(): Promise<void> {
     this.calls.push('ping');
-    return this.reachable ? Promise.resolve() : Promise.reject(new Error('connect ENOENT /fake/docker.sock'));
+    return this.reachable
+      ? Promise.resolve()
+      : Promise.reject(new Error('connect ENOENT /fake/docker.sock'));
   }
 
-  async pullImage(ref: string, _credentials: RegistryCredentials | undefined, onProgress?: (event: PullProgress) => void): Promise<void> {
+  async pullImage(
+    ref: string,
+    _credentials: RegistryCredentials | undefined,
+    onProgress?: (event: PullProgress) => void,
+  ): Promise<void> {
     this.calls.push(`pull ${ref}`);
     await new Promise((resolve) => setTimeout(resolve, this.pullDelayMs));
     if (this.pullError) throw this.pullError;
@@ -73,7 +79,9 @@ export class FakeEngine implements DockerEngine {
 
   async inspectNetwork(idOrName: string): Promise<NetworkInspect | undefined> {
     this.calls.push(`inspectNetwork ${idOrName}`);
-    return this.networks.has(idOrName) ? ({ Name: idOrName, Id: idOrName } as NetworkInspect) : undefined;
+    return this.networks.has(idOrName)
+      ? ({ Name: idOrName, Id: idOrName } as NetworkInspect)
+      : undefined;
   }
 
   async createContainer(options: CreateContainerOptions): Promise<string> {
@@ -91,16 +99,24 @@ export class FakeEngine implements DockerEngine {
     });
   }
 
-  async connectNetwork(network: string, containerId: string, endpoint: EndpointConfig): Promise<void> {
+  async connectNetwork(
+    network: string,
+    containerId: string,
+    endpoint: EndpointConfig,
+  ): Promise<void> {
     this.calls.push(`connect ${network} ${containerId}`);
-    this.get(containerId).NetworkSettings.Networks[network] = { ...endpoint, IPAddress: '127.0.0.1' } as never;
+    this.get(containerId).NetworkSettings.Networks[network] = {
+      ...endpoint,
+      IPAddress: '127.0.0.1',
+    } as never;
   }
 
   async startContainer(id: string): Promise<void> {
     this.calls.push(`start ${id}`);
     const info = this.get(id);
     const behaviour = this.behaviours.get(info.Config.Image) ?? {};
-    const exitCode = info.Config.Cmd?.[0] === 'migrate' ? Number(info.Config.Cmd[1] ?? 0) : behaviour.exitCode;
+    const exitCode =
+      info.Config.Cmd?.[0] === 'migrate' ? Number(info.Config.Cmd[1] ?? 0) : behaviour.exitCode;
     if (exitCode === undefined) {
       info.State = { ...info.State, Running: true, Status: 'running', ExitCode: 0 };
       return;
@@ -133,11 +149,15 @@ export class FakeEngine implements DockerEngine {
   async containerLogs(id: string): Promise<string> {
     this.calls.push(`logs ${id}`);
     const info = this.get(id);
-    if (info.Config.Cmd?.[0] === 'migrate') return 'migrating\nmigration failed: relation missing\n';
+    if (info.Config.Cmd?.[0] === 'migrate')
+      return 'migrating\nmigration failed: relation missing\n';
     return this.behaviours.get(info.Config.Image)?.logs ?? '';
   }
 
-  followEvents(_onEvent: (event: DockerEvent) => void, _onEnd: (error?: Error) => void): () => void {
+  followEvents(
+    _onEvent: (event: DockerEvent) => void,
+    _onEnd: (error?: Error) => void,
+  ): () => void {
     this.calls.push('followEvents');
     return () => undefined;
   }
@@ -172,7 +192,10 @@ export class FakeEngine implements DockerEngine {
   }): string {
     const id = randomBytes(32).toString('hex');
     const networks = Object.fromEntries(
-      Object.entries(options.networks ?? { front: {} }).map(([name, endpoint]) => [name, { ...endpoint, IPAddress: '127.0.0.1' }]),
+      Object.entries(options.networks ?? { front: {} }).map(([name, endpoint]) => [
+        name,
+        { ...endpoint, IPAddress: '127.0.0.1' },
+      ]),
     );
     const image = this.images.get(options.image) ?? this.addImage(options.image);
     this.containers.set(id, {
@@ -181,11 +204,23 @@ export class FakeEngine implements DockerEngine {
       Image: image.Id,
       Created: new Date().toISOString(),
       RestartCount: 0,
-      Config: { Image: options.image, Env: options.env ?? [], Labels: options.labels ?? {}, Cmd: options.cmd },
-      HostConfig: { NetworkMode: Object.keys(networks)[0], RestartPolicy: { Name: 'unless-stopped' } },
+      Config: {
+        Image: options.image,
+        Env: options.env ?? [],
+        Labels: options.labels ?? {},
+        Cmd: options.cmd,
+      },
+      HostConfig: {
+        NetworkMode: Object.keys(networks)[0],
+        RestartPolicy: { Name: 'unless-stopped' },
+      },
       Mounts: [],
       NetworkSettings: { Networks: networks },
-      State: { Running: options.running ?? true, Status: options.running === false ? 'created' : 'running', ExitCode: 0 },
+      State: {
+        Running: options.running ?? true,
+        Status: options.running === false ? 'created' : 'running',
+        ExitCode: 0,
+      },
     } as unknown as ContainerInspect);
     return id;
   }
@@ -194,7 +229,9 @@ export class FakeEngine implements DockerEngine {
   find(idOrName: string): ContainerInspect | undefined {
     return (
       this.containers.get(idOrName) ??
-      [...this.containers.values()].find((info) => info.Name === `/${idOrName}` || info.Id.startsWith(idOrName))
+      [...this.containers.values()].find(
+        (info) => info.Name === `/${idOrName}` || info.Id.startsWith(idOrName),
+      )
     );
   }
 

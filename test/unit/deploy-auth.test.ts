@@ -31,7 +31,11 @@ describe('deploy auth', () => {
     fake = new FakeEngine();
     fake.addContainer({ name: 'svc-web', image: `${REPO}:v1` });
     counter = countingEngine(fake);
-    const config = deployTestConfig({ repository: REPO, port: health.port, deploy: { maxFailedAttempts: 3 } });
+    const config = deployTestConfig({
+      repository: REPO,
+      port: health.port,
+      deploy: { maxFailedAttempts: 3 },
+    });
     api = await startDeployApi(config, {
       engine: counter.engine,
       env: { [PROD_SECRET_ENV]: prodSecret, [STAGING_SECRET_ENV]: stagingSecret },
@@ -61,50 +65,88 @@ describe('deploy auth', () => {
   });
 
   it('rejects a signature made with another secret', async () => {
-    const response = await signedRequest(api.url, '/_edge/deploy', { body, secret: newSecret(), headers: fresh() });
+    const response = await signedRequest(api.url, '/_edge/deploy', {
+      body,
+      secret: newSecret(),
+      headers: fresh(),
+    });
     await rejected(response, 401, 'EDGE_DEPLOY_UNAUTHORIZED');
   });
 
   it('rejects a signature over another body', async () => {
     const timestamp = Math.floor(Date.now() / 1000);
-    const signature = sign(prodSecret, String(timestamp), JSON.stringify({ ...body, image: `${REPO}:v1` }));
-    const response = await signedRequest(api.url, '/_edge/deploy', { body, timestamp, signature, headers: fresh() });
+    const signature = sign(
+      prodSecret,
+      String(timestamp),
+      JSON.stringify({ ...body, image: `${REPO}:v1` }),
+    );
+    const response = await signedRequest(api.url, '/_edge/deploy', {
+      body,
+      timestamp,
+      signature,
+      headers: fresh(),
+    });
     await rejected(response, 401, 'EDGE_DEPLOY_UNAUTHORIZED');
   });
 
   it('rejects empty and truncated signatures', async () => {
     for (const signature of ['', 'sha256=', 'sha256=abc', 'undefined', 'null']) {
-      const response = await signedRequest(api.url, '/_edge/deploy', { body, signature, headers: fresh() });
+      const response = await signedRequest(api.url, '/_edge/deploy', {
+        body,
+        signature,
+        headers: fresh(),
+      });
       await rejected(response, 401, 'EDGE_DEPLOY_UNAUTHORIZED');
     }
   });
 
   it('rejects an expired timestamp', async () => {
     const timestamp = Math.floor(Date.now() / 1000) - 6 * 60;
-    const response = await signedRequest(api.url, '/_edge/deploy', { body, secret: prodSecret, timestamp, headers: fresh() });
+    const response = await signedRequest(api.url, '/_edge/deploy', {
+      body,
+      secret: prodSecret,
+      timestamp,
+      headers: fresh(),
+    });
     await rejected(response, 401, 'EDGE_DEPLOY_UNAUTHORIZED');
   });
 
   it('rejects a timestamp from the future', async () => {
     const timestamp = Math.floor(Date.now() / 1000) + 6 * 60;
-    const response = await signedRequest(api.url, '/_edge/deploy', { body, secret: prodSecret, timestamp, headers: fresh() });
+    const response = await signedRequest(api.url, '/_edge/deploy', {
+      body,
+      secret: prodSecret,
+      timestamp,
+      headers: fresh(),
+    });
     await rejected(response, 401, 'EDGE_DEPLOY_UNAUTHORIZED');
   });
 
   it('rejects the staging secret for a prod service', async () => {
-    const response = await signedRequest(api.url, '/_edge/deploy', { body, secret: stagingSecret, headers: fresh() });
+    const response = await signedRequest(api.url, '/_edge/deploy', {
+      body,
+      secret: stagingSecret,
+      headers: fresh(),
+    });
     await rejected(response, 403, 'EDGE_DEPLOY_WRONG_ENVIRONMENT');
   });
 
   it('rejects plain HTTP', async () => {
     const headers = { ...fresh(), 'x-test-insecure': '1' };
-    const response = await signedRequest(api.url, '/_edge/deploy', { body, secret: prodSecret, headers });
+    const response = await signedRequest(api.url, '/_edge/deploy', {
+      body,
+      secret: prodSecret,
+      headers,
+    });
     await rejected(response, 403, 'EDGE_DEPLOY_HTTPS_REQUIRED');
   });
 
   it('rejects images from other repositories and extra fields', async () => {
     const cases: [Record<string, unknown>, string][] = [
-      [{ service: 'web', image: 'registry.example.test/acme/other:v2' }, 'EDGE_DEPLOY_IMAGE_REJECTED'],
+      [
+        { service: 'web', image: 'registry.example.test/acme/other:v2' },
+        'EDGE_DEPLOY_IMAGE_REJECTED',
+      ],
       [{ service: 'web', image: `${REPO}-evil:v2` }, 'EDGE_DEPLOY_IMAGE_REJECTED'],
       [{ service: 'web', image: `${REPO}:../v2` }, 'EDGE_DEPLOY_IMAGE_REJECTED'],
       [{ service: 'web', image: `${REPO}:v2 --privileged` }, 'EDGE_DEPLOY_IMAGE_REJECTED'],
@@ -115,7 +157,11 @@ describe('deploy auth', () => {
       ['{"service":', 'EDGE_DEPLOY_BAD_REQUEST'] as unknown as [Record<string, unknown>, string],
     ];
     for (const [rejectedBody, code] of cases) {
-      const response = await signedRequest(api.url, '/_edge/deploy', { body: rejectedBody, secret: prodSecret, headers: fresh() });
+      const response = await signedRequest(api.url, '/_edge/deploy', {
+        body: rejectedBody,
+        secret: prodSecret,
+        headers: fresh(),
+      });
       await rejected(response, 400, code);
     }
   });
@@ -132,12 +178,20 @@ describe('deploy auth', () => {
   it('rate-limits an address after failed attempts', async () => {
     const headers = fresh();
     for (let i = 0; i < 3; i++) {
-      const response = await signedRequest(api.url, '/_edge/deploy', { body, secret: newSecret(), headers });
+      const response = await signedRequest(api.url, '/_edge/deploy', {
+        body,
+        secret: newSecret(),
+        headers,
+      });
       assert.equal(response.status, 401);
       await response.body?.cancel();
     }
 
-    const limited = await signedRequest(api.url, '/_edge/deploy', { body, secret: prodSecret, headers });
+    const limited = await signedRequest(api.url, '/_edge/deploy', {
+      body,
+      secret: prodSecret,
+      headers,
+    });
     assert.ok(Number(limited.headers.get('retry-after')) > 0);
     await rejected(limited, 429, 'EDGE_DEPLOY_RATE_LIMITED');
   });
@@ -145,13 +199,23 @@ describe('deploy auth', () => {
   it('rejects a replayed request', async () => {
     const timestamp = Math.floor(Date.now() / 1000);
     const signature = sign(prodSecret, String(timestamp), JSON.stringify(body));
-    const first = await signedRequest(api.url, '/_edge/deploy', { body, timestamp, signature, headers: fresh() });
+    const first = await signedRequest(api.url, '/_edge/deploy', {
+      body,
+      timestamp,
+      signature,
+      headers: fresh(),
+    });
     const lines = await readLines(first);
     assert.equal(first.status, 200);
     assert.equal(lines.at(-1)?.result, 'succeeded', JSON.stringify(lines.at(-1)));
     const callsAfterFirst = counter.count();
 
-    const replay = await signedRequest(api.url, '/_edge/deploy', { body, timestamp, signature, headers: fresh() });
+    const replay = await signedRequest(api.url, '/_edge/deploy', {
+      body,
+      timestamp,
+      signature,
+      headers: fresh(),
+    });
     const payload = (await replay.json()) as { error: { code: string; message: string } };
 
     assert.equal(replay.status, 401);
@@ -160,20 +224,30 @@ describe('deploy auth', () => {
   });
 
   it('signs reads over method and path', async () => {
-    const list = await signedRequest(api.url, '/_edge/deploys', { secret: prodSecret, headers: fresh() });
+    const list = await signedRequest(api.url, '/_edge/deploys', {
+      secret: prodSecret,
+      headers: fresh(),
+    });
     const payload = (await list.json()) as { deploys: { service: string }[] };
     assert.equal(list.status, 200);
     assert.ok(payload.deploys.length >= 1);
 
     const timestamp = Math.floor(Date.now() / 1000);
     const signature = sign(prodSecret, String(timestamp), 'GET /_edge/deploys');
-    const otherPath = await signedRequest(api.url, '/_edge/deploys?service=web', { timestamp, signature, headers: fresh() });
+    const otherPath = await signedRequest(api.url, '/_edge/deploys?service=web', {
+      timestamp,
+      signature,
+      headers: fresh(),
+    });
     assert.equal(otherPath.status, 401);
     await otherPath.body?.cancel();
   });
 
   it('shows each secret only its own environment', async () => {
-    const list = await signedRequest(api.url, '/_edge/deploys', { secret: stagingSecret, headers: fresh() });
+    const list = await signedRequest(api.url, '/_edge/deploys', {
+      secret: stagingSecret,
+      headers: fresh(),
+    });
     const payload = (await list.json()) as { deploys: unknown[] };
 
     assert.equal(list.status, 200);
@@ -201,7 +275,11 @@ describe('deploy auth without secrets', () => {
       const counter = countingEngine(new FakeEngine());
       const env: Record<string, string> = { [STAGING_SECRET_ENV]: newSecret() };
       if (value !== undefined) env[PROD_SECRET_ENV] = value;
-      const api = await startDeployApi(deployTestConfig({ repository: REPO, port: 1 }), { engine: counter.engine, env, logger });
+      const api = await startDeployApi(deployTestConfig({ repository: REPO, port: 1 }), {
+        engine: counter.engine,
+        env,
+        logger,
+      });
 
       try {
         for (const secret of [value ?? '', 'undefined', 'null', newSecret()]) {

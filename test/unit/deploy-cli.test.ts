@@ -50,9 +50,12 @@ describe('deploy cli', () => {
   });
 
   it('streams the steps and exits 0 on success', async () => {
-    const result = await runCli(['--url', api.url, '--service', 'web', '--image', `${REPO}:v2`, '--commit', 'abc'], {
-      EDGE_DEPLOY_SECRET: secret,
-    });
+    const result = await runCli(
+      ['--url', api.url, '--service', 'web', '--image', `${REPO}:v2`, '--commit', 'abc'],
+      {
+        EDGE_DEPLOY_SECRET: secret,
+      },
+    );
 
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /^pull ok \(\d+\.\d s\)/m);
@@ -61,16 +64,32 @@ describe('deploy cli', () => {
   });
 
   it('exits 1 with the failing step', async () => {
-    const result = await runCli(['--url', api.url, '--service', 'web', '--image', `${REPO}:broken`], {
-      EDGE_DEPLOY_SECRET: secret,
-    });
+    const result = await runCli(
+      ['--url', api.url, '--service', 'web', '--image', `${REPO}:broken`],
+      {
+        EDGE_DEPLOY_SECRET: secret,
+      },
+    );
 
     assert.equal(result.code, 1);
-    assert.match(result.stdout, /failed at step health: container exited, exit code 3, last log line: boom/);
+    assert.match(
+      result.stdout,
+      /failed at step health: container exited, exit code 3, last log line: boom/,
+    );
   });
 
   it('prints raw lines and reads the secret from --secret-env', async () => {
-    const argv = ['--url', api.url, '--service', 'web', '--image', `${REPO}:v3`, '--json', '--secret-env', 'DEPLOY_TOKEN'];
+    const argv = [
+      '--url',
+      api.url,
+      '--service',
+      'web',
+      '--image',
+      `${REPO}:v3`,
+      '--json',
+      '--secret-env',
+      'DEPLOY_TOKEN',
+    ];
     const result = await runCli(argv, { DEPLOY_TOKEN: secret, EDGE_DEPLOY_SECRET: undefined });
 
     const last = JSON.parse(result.stdout.trim().split('\n').at(-1)!) as { result: string };
@@ -84,7 +103,10 @@ describe('deploy cli', () => {
     });
 
     assert.equal(result.code, 1);
-    assert.match(result.stderr, /rejected the deploy with HTTP 401: invalid signature \(EDGE_DEPLOY_UNAUTHORIZED\)/);
+    assert.match(
+      result.stderr,
+      /rejected the deploy with HTTP 401: invalid signature \(EDGE_DEPLOY_UNAUTHORIZED\)/,
+    );
   });
 
   it('exits 2 without a secret', async () => {

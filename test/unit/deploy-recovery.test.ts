@@ -35,7 +35,13 @@ function interruptedDeploy(switched: boolean) {
   });
   const store = new DeployStore(stateDir, 50, silentLogger);
   store.saveRecord(runningEntry('d-abc123'));
-  store.saveJournal({ id: 'd-abc123', service: 'web', oldContainerId: oldId, newContainerId: newId, switched });
+  store.saveJournal({
+    id: 'd-abc123',
+    service: 'web',
+    oldContainerId: oldId,
+    newContainerId: newId,
+    switched,
+  });
   return { stateDir, engine, oldId, newId };
 }
 
@@ -91,7 +97,10 @@ describe('deploy rename', () => {
     engine.addContainer({ name: 'svc-web', image: `${REPO}:v1` });
     const newId = engine.addContainer({ name: 'svc-web-deploy-1', image: `${REPO}:v2` });
 
-    await assert.rejects(renameToCanonical(engine, newId, 'svc-web'), /running container \w+ holds the name/);
+    await assert.rejects(
+      renameToCanonical(engine, newId, 'svc-web'),
+      /running container \w+ holds the name/,
+    );
   });
 });
 

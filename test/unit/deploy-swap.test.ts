@@ -26,7 +26,9 @@ describe('deploy swap with a fake engine', () => {
   let oldId: string;
   let oldTarget: Target;
 
-  async function setup(services: Parameters<typeof deployTestConfig>[0]['services'] = {}): Promise<void> {
+  async function setup(
+    services: Parameters<typeof deployTestConfig>[0]['services'] = {},
+  ): Promise<void> {
     const config = deployTestConfig({ repository: REPO, port: health.port, services });
     api = await startDeployApi(config, {
       engine,
@@ -36,7 +38,11 @@ describe('deploy swap with a fake engine', () => {
     api.context.targets.switch(serviceKey('web'), oldTarget);
   }
 
-  async function deploy(image = `${REPO}:v2`, extra: Record<string, unknown> = {}, timestamp?: number) {
+  async function deploy(
+    image = `${REPO}:v2`,
+    extra: Record<string, unknown> = {},
+    timestamp?: number,
+  ) {
     const body = { service: 'web', image, ...extra };
     const response = await signedRequest(api.url, '/_edge/deploy', { body, secret, timestamp });
     const lines = await readLines(response);
@@ -67,8 +73,19 @@ describe('deploy swap with a fake engine', () => {
     assert.equal(response.headers.get('content-type'), 'application/x-ndjson; charset=utf-8');
     assert.equal(result.result, 'succeeded', JSON.stringify(result));
     const done = lines.filter((line) => line.status === 'ok').map((line) => line.step);
-    assert.deepEqual(done, ['inspect', 'pull', 'create', 'start', 'health', 'switch', 'drain', 'remove-old', 'rename']);
-    for (const line of lines.filter((l) => l.status === 'ok')) assert.equal(typeof line.durationMs, 'number');
+    assert.deepEqual(done, [
+      'inspect',
+      'pull',
+      'create',
+      'start',
+      'health',
+      'switch',
+      'drain',
+      'remove-old',
+      'rename',
+    ]);
+    for (const line of lines.filter((l) => l.status === 'ok'))
+      assert.equal(typeof line.durationMs, 'number');
 
     const current = api.context.targets.slot(serviceKey('web')).current!;
     assert.notEqual(current.id, oldId);
@@ -106,7 +123,11 @@ describe('deploy swap with a fake engine', () => {
   });
 
   it('leaves the old container when the pull fails', async () => {
-    engine.pullError = new EdgeError('EDGE_PULL_FAILED', `pulling image ${REPO}:v3: manifest unknown`, { status: 502 });
+    engine.pullError = new EdgeError(
+      'EDGE_PULL_FAILED',
+      `pulling image ${REPO}:v3: manifest unknown`,
+      { status: 502 },
+    );
     await setup();
 
     const { result } = await deploy(`${REPO}:v3`);
@@ -153,7 +174,11 @@ describe('deploy swap with a fake engine', () => {
   });
 
   it('probes with the configured health host', async () => {
-    await setup({ web: { health: { path: '/health', host: 'api.example.test', intervalMs: 20, timeoutMs: 1_000 } } });
+    await setup({
+      web: {
+        health: { path: '/health', host: 'api.example.test', intervalMs: 20, timeoutMs: 1_000 },
+      },
+    });
     await deploy();
 
     assert.equal(health.requests.at(-1)!.host, 'api.example.test');
@@ -181,9 +206,12 @@ describe('deploy swap with a fake engine', () => {
   });
 
   it('names the network when create fails on it', async () => {
-    engine.createError = Object.assign(new Error('(HTTP code 404) no such container - network app_net not found '), {
-      statusCode: 404,
-    });
+    engine.createError = Object.assign(
+      new Error('(HTTP code 404) no such container - network app_net not found '),
+      {
+        statusCode: 404,
+      },
+    );
     await setup();
 
     const { result } = await deploy();
@@ -218,9 +246,15 @@ describe('deploy swap with a fake engine', () => {
     engine.pullDelayMs = 300;
     await setup();
 
-    const first = signedRequest(api.url, '/_edge/deploy', { body: { service: 'web', image: `${REPO}:v2` }, secret });
+    const first = signedRequest(api.url, '/_edge/deploy', {
+      body: { service: 'web', image: `${REPO}:v2` },
+      secret,
+    });
     await new Promise((resolve) => setTimeout(resolve, 100));
-    const second = await signedRequest(api.url, '/_edge/deploy', { body: { service: 'web', image: `${REPO}:v3` }, secret });
+    const second = await signedRequest(api.url, '/_edge/deploy', {
+      body: { service: 'web', image: `${REPO}:v3` },
+      secret,
+    });
     const payload = (await second.json()) as { error: { code: string; deployId: string } };
     const firstResponse = await first;
     const firstLines = await readLines(firstResponse);
@@ -237,7 +271,11 @@ describe('deploy swap with a fake engine', () => {
     const callsAfterFirst = engine.calls.length;
 
     // A retry is signed anew; an earlier timestamp keeps the signature distinct within one second.
-    const again = await deploy(`${REPO}:v2`, { idempotencyKey: 'run-42' }, Math.floor(Date.now() / 1000) - 1);
+    const again = await deploy(
+      `${REPO}:v2`,
+      { idempotencyKey: 'run-42' },
+      Math.floor(Date.now() / 1000) - 1,
+    );
 
     assert.deepEqual(again.result, first.result);
     assert.equal(engine.calls.length, callsAfterFirst);
@@ -247,7 +285,10 @@ describe('deploy swap with a fake engine', () => {
     engine.reachable = false;
     await setup();
 
-    const response = await signedRequest(api.url, '/_edge/deploy', { body: { service: 'web', image: `${REPO}:v2` }, secret });
+    const response = await signedRequest(api.url, '/_edge/deploy', {
+      body: { service: 'web', image: `${REPO}:v2` },
+      secret,
+    });
     const payload = (await response.json()) as { error: { code: string; message: string } };
 
     assert.equal(response.status, 503);
@@ -261,7 +302,10 @@ describe('deploy swap with a fake engine', () => {
     await deploy();
     const previous = api.deploys!.previousDigest('web');
 
-    const response = await signedRequest(api.url, '/_edge/rollback', { body: { service: 'web' }, secret });
+    const response = await signedRequest(api.url, '/_edge/rollback', {
+      body: { service: 'web' },
+      secret,
+    });
     const lines = await readLines(response);
 
     assert.equal(lines.at(-1)!.result, 'succeeded', JSON.stringify(lines.at(-1)));

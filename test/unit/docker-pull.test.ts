@@ -10,7 +10,9 @@ import { EdgeError } from '../../src/errors.ts';
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 
 /** A Docker Engine stub on a unix socket that answers POST /images/create with `handler`. */
-async function startEngineStub(handler: Handler): Promise<{ socket: string; close(): Promise<void> }> {
+async function startEngineStub(
+  handler: Handler,
+): Promise<{ socket: string; close(): Promise<void> }> {
   const dir = mkdtempSync(path.join(tmpdir(), 'engine-stub-'));
   const socket = path.join(dir, 'docker.sock');
   const server = http.createServer(handler);
@@ -95,7 +97,10 @@ describe('docker pull', () => {
       setTimeout(() => res.socket?.destroy(), 50);
     };
 
-    await assert.rejects(new DockerodeEngine(stub.socket).pullImage(REF, undefined), /stream broke/);
+    await assert.rejects(
+      new DockerodeEngine(stub.socket).pullImage(REF, undefined),
+      /stream broke/,
+    );
   });
 
   it('fails with the Engine message on an HTTP error', async () => {
@@ -106,7 +111,8 @@ describe('docker pull', () => {
 
     await assert.rejects(
       new DockerodeEngine(stub.socket).pullImage(REF, undefined),
-      (error) => error instanceof EdgeError && error.message.endsWith('not found: manifest unknown'),
+      (error) =>
+        error instanceof EdgeError && error.message.endsWith('not found: manifest unknown'),
     );
   });
 
@@ -119,11 +125,18 @@ describe('docker pull', () => {
       res.writeHead(200);
       res.end(line({ status: 'Status: Image is up to date' }));
     };
-    const credentials = { username: 'ci', password: 'token-value', serveraddress: 'registry.example.test' };
+    const credentials = {
+      username: 'ci',
+      password: 'token-value',
+      serveraddress: 'registry.example.test',
+    };
 
     await new DockerodeEngine(stub.socket).pullImage(REF, credentials);
 
-    const decoded = JSON.parse(Buffer.from(authHeader, 'base64').toString('utf8')) as Record<string, string>;
+    const decoded = JSON.parse(Buffer.from(authHeader, 'base64').toString('utf8')) as Record<
+      string,
+      string
+    >;
     assert.equal(decoded.username, 'ci');
     assert.equal(decoded.password, 'token-value');
     assert.match(query, /fromImage=registry\.example\.test%2Fweb/);

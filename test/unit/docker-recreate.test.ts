@@ -40,8 +40,18 @@ function oldContainer(): ContainerInspect {
     ],
     NetworkSettings: {
       Networks: {
-        front: { Aliases: ['web', 'web-front', OLD_ID.slice(0, 12)], IPAddress: '10.1.0.5', NetworkID: 'n1', EndpointID: 'e1' },
-        back: { Aliases: ['web-back', OLD_ID.slice(0, 12)], IPAddress: '10.2.0.5', NetworkID: 'n2', EndpointID: 'e2' },
+        front: {
+          Aliases: ['web', 'web-front', OLD_ID.slice(0, 12)],
+          IPAddress: '10.1.0.5',
+          NetworkID: 'n1',
+          EndpointID: 'e1',
+        },
+        back: {
+          Aliases: ['web-back', OLD_ID.slice(0, 12)],
+          IPAddress: '10.2.0.5',
+          NetworkID: 'n2',
+          EndpointID: 'e2',
+        },
       },
     },
   } as unknown as ContainerInspect;
@@ -62,7 +72,9 @@ const oldImage = {
 } as unknown as ImageInspect;
 
 describe('docker recreate plan', () => {
-  const plan = planRecreate(oldContainer(), oldImage, 'reg/web:v2', 'svc-web-next', { 'caliente-edge.service': 'web' });
+  const plan = planRecreate(oldContainer(), oldImage, 'reg/web:v2', 'svc-web-next', {
+    'caliente-edge.service': 'web',
+  });
   const options = plan.options;
 
   it('drops values inherited from the old image', () => {
@@ -93,7 +105,10 @@ describe('docker recreate plan', () => {
   });
 
   it('keeps restart policy and mounts', () => {
-    assert.deepEqual(options.HostConfig?.RestartPolicy, { Name: 'unless-stopped', MaximumRetryCount: 0 });
+    assert.deepEqual(options.HostConfig?.RestartPolicy, {
+      Name: 'unless-stopped',
+      MaximumRetryCount: 0,
+    });
     assert.deepEqual(options.HostConfig?.Binds, ['/srv/media:/media']);
     assert.equal('ContainerIDFile' in (options.HostConfig ?? {}), false);
   });
@@ -107,7 +122,9 @@ describe('docker recreate plan', () => {
   it('creates on one network and connects the rest', () => {
     assert.equal(plan.primaryNetwork, 'front');
     assert.equal(options.HostConfig?.NetworkMode, 'front');
-    assert.deepEqual(options.NetworkingConfig, { EndpointsConfig: { front: { Aliases: ['web', 'web-front'] } } });
+    assert.deepEqual(options.NetworkingConfig, {
+      EndpointsConfig: { front: { Aliases: ['web', 'web-front'] } },
+    });
     assert.deepEqual(plan.extraNetworks, [['back', { Aliases: ['web-back'] }]]);
   });
 

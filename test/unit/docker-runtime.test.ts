@@ -7,14 +7,28 @@ import { EdgeApi } from '../../src/edge-api.ts';
 import { silentLogger } from '../../src/log.ts';
 import { serviceKey, TargetRegistry } from '../../src/targets/registry.ts';
 
-function context(services: Record<string, unknown>, socket = '/nonexistent/docker.sock'): EdgeContext {
+function context(
+  services: Record<string, unknown>,
+  socket = '/nonexistent/docker.sock',
+): EdgeContext {
   const config = parseConfig({
-    sites: [{ name: 'prod', hosts: ['app.example.test'], routes: [{ path: '/', upstream: 'http://web:80' }] }],
+    sites: [
+      {
+        name: 'prod',
+        hosts: ['app.example.test'],
+        routes: [{ path: '/', upstream: 'http://web:80' }],
+      },
+    ],
     services,
     deploy: { environments: { prod: { secretEnv: 'UNUSED_SECRET' } } },
     docker: { socket },
   });
-  return { config, logger: silentLogger, targets: new TargetRegistry(), api: new EdgeApi() } as unknown as EdgeContext;
+  return {
+    config,
+    logger: silentLogger,
+    targets: new TargetRegistry(),
+    api: new EdgeApi(),
+  } as unknown as EdgeContext;
 }
 
 describe('docker runtime', () => {
@@ -23,7 +37,9 @@ describe('docker runtime', () => {
   });
 
   it('starts while Docker is unreachable and reports it', async () => {
-    const edge = context({ api: { container: 'svc-api', image: 'reg/api', port: 8000, environment: 'prod' } });
+    const edge = context({
+      api: { container: 'svc-api', image: 'reg/api', port: 8000, environment: 'prod' },
+    });
 
     const runtime = await createDockerRuntime(edge, { eventsRetryMs: 10 });
     await new Promise((resolve) => setTimeout(resolve, 50));
