@@ -61,7 +61,7 @@ export class DeployAuth {
     }
   }
 
-  /** Why deploys of `environment` are disabled, or undefined when they are enabled. */
+  /** Returns why deploys of `environment` are disabled, or undefined when they are enabled. */
   disabledReason(environment: string): string | undefined {
     return this.disabled.get(environment);
   }

@@ -5,7 +5,7 @@ import { containerAddress } from '../docker/service-container.ts';
 import { EdgeError, errorMessage } from '../errors.ts';
 
 export const HEALTH_USER_AGENT = 'caliente-edge-healthcheck';
-/** Longest a single probe may take, whatever the overall timeout. */
+/** Maximum time a single probe may take, whatever the overall timeout. */
 export const MAX_PROBE_TIMEOUT_MS = 5_000;
 /** Log lines shown when a container exits during the wait. */
 const LOG_TAIL_LINES = 20;
@@ -27,9 +27,10 @@ export interface HealthWaitOptions {
 }
 
 /**
- * Waits until a freshly started container is ready for traffic. Fails at once when it exits,
- * restarts or its Docker health check turns unhealthy, with the exit code and last log line;
- * fails after `timeoutMs` with the last probe result ("health check returned HTTP 400").
+ * Waits until a freshly started container is ready for traffic and returns its address. It fails
+ * at once, with the exit code and last log line, when the container exits or restarts or its
+ * Docker health check turns unhealthy. After `timeoutMs` it fails with the last probe result,
+ * such as "health check returned HTTP 400".
  */
 export async function waitUntilHealthy(
   options: HealthWaitOptions,
@@ -130,7 +131,7 @@ function probeHttp(
         resolve({ healthy: false, message: `health check returned HTTP ${status}${location}` });
       },
     );
-    request.on('timeout', () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    request.on('timeout', () => request.destroy(new Error(`no response within ${timeoutMs} ms`)));
     request.on('error', (error) =>
       resolve({ healthy: false, message: `health check failed: ${error.message}` }),
     );
@@ -148,7 +149,7 @@ function probeTcp(
       socket.destroy();
       resolve({ healthy: true, message: `port ${options.port} accepts connections` });
     });
-    socket.on('timeout', () => socket.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    socket.on('timeout', () => socket.destroy(new Error(`no response within ${timeoutMs} ms`)));
     socket.on('error', (error) =>
       resolve({ healthy: false, message: `port ${options.port}: ${error.message}` }),
     );

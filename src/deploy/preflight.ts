@@ -11,9 +11,9 @@ export interface CurrentContainer {
 }
 
 /**
- * Finds the running container of `service` and checks that a second copy can run next to it:
- * a user-defined network that still exists, no published host port and no fixed IP address
- * (both would be held by the old container during the swap).
+ * Finds the running container of `service` and checks that a second copy can run next to it.
+ * That needs a user-defined network that still exists, no published host port and no fixed IP
+ * address, because the old container keeps those during the swap.
  */
 export async function inspectCurrent(
   engine: DockerEngine,

@@ -19,7 +19,7 @@ export async function removeDeployContainers(
 
 /**
  * Gives container `id` the service's canonical name. A container that is not running but still
- * holds the name (left over from a failed start or an interrupted deploy) is removed first.
+ * has the name (left over from a failed start or an interrupted deploy) is removed first.
  */
 export async function renameToCanonical(
   engine: DockerEngine,
@@ -55,9 +55,9 @@ export async function renameToCanonical(
 }
 
 /**
- * Finishes or undoes a deploy the edge did not see to the end, so exactly one container of the
- * service serves afterwards: before the switch the old container stays and everything the
- * deploy created goes; after it the new container stays and the old one goes.
+ * Finishes or undoes a deploy the edge did not see to the end, so that exactly one container of
+ * the service serves afterwards. Before the switch, the old container stays and everything the
+ * deploy created goes. After it, the new container stays and the old one goes.
  */
 export async function recoverJournal(
   engine: DockerEngine,

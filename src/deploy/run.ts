@@ -90,7 +90,9 @@ export class DeployRun {
       const result = await work((message) =>
         this.emit({ step: name, status: 'progress', message }),
       );
-      const message = describe ? describe(result) : typeof result === 'string' ? result : undefined;
+      let message: string | undefined;
+      if (describe !== undefined) message = describe(result);
+      else if (typeof result === 'string') message = result;
       this.completeStep(step, 'ok', startedAt, message);
       return result;
     } catch (error) {
@@ -139,7 +141,7 @@ export class DeployRun {
   }
 }
 
-/** The last line of a finished deploy, also sent for a repeated idempotency key. */
+/** Returns the last line of a finished deploy, also sent for a repeated idempotency key. */
 export function finalLine(entry: DeployEntry): ProgressLine {
   return {
     result: entry.state === 'succeeded' ? 'succeeded' : 'failed',

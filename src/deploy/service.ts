@@ -10,7 +10,7 @@ import { DeployRun, StepError } from './run.ts';
 import type { DeployEntry, DeployStore } from './store.ts';
 import { runSwap } from './swap.ts';
 
-/** What a deploy request asks for, after validation. */
+/** The validated content of a deploy request. */
 export interface DeployRequest {
   service: string;
   image: string;
@@ -28,7 +28,7 @@ export interface DiscoveryControl {
 
 export interface EdgeDeployServiceOptions {
   config: EdgeConfig;
-  /** Undefined when Docker is not configured: every deploy then answers 503. */
+  /** Undefined when Docker is not configured: every deploy is then rejected with 503. */
   engine: DockerEngine | undefined;
   targets: TargetRegistry;
   store: DeployStore;

@@ -18,8 +18,8 @@ export interface DeployEntry extends DeployRecord {
 }
 
 /**
- * Where an unfinished deploy stood, written before each step that changes containers so a
- * restarted edge knows which container must keep serving.
+ * Where an unfinished deploy stood, written before each step that changes containers. A restarted
+ * edge reads it to decide which container keeps serving.
  */
 export interface DeployJournal {
   id: string;

@@ -45,7 +45,7 @@ export class ServiceDiscovery {
     this.retryMs = options.retryMs ?? DEFAULT_EVENTS_RETRY_MS;
   }
 
-  /** Resolves every service once and starts following events; never throws. */
+  /** Resolves every service once and starts following events. Errors are logged, not thrown. */
   async start(): Promise<void> {
     this.subscribe();
     await this.refresh();

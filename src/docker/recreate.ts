@@ -14,7 +14,7 @@ export const ROLE_LABEL = 'caliente-edge.role';
 /** The container configuration fields the recreate reads; the Engine sends all of them. */
 type ContainerConfig = ContainerInspect['Config'] & { StopSignal?: string };
 
-/** What it takes to create a copy of a container from another image. */
+/** Create options for a copy of a container that runs another image. */
 export interface RecreatePlan {
   options: CreateContainerOptions;
   /** The network given at create time (engines before API 1.44 accept only one). */
@@ -26,7 +26,7 @@ export interface RecreatePlan {
 /**
  * Builds the create options for a container that runs `image` with the configuration of the
  * running container `current`. Inspect returns the merged configuration, so every value that
- * came from the old image (`oldImage`) is dropped and the new image supplies its own; values the
+ * came from the old image (`oldImage`) is dropped and the new image supplies its own. Values the
  * user set (Compose env, labels, restart policy, mounts, networks and aliases) are kept.
  */
 export function planRecreate(
@@ -125,7 +125,7 @@ function hostConfig(
   delete copy.ContainerIDFile;
 
   // Anonymous volumes (an image VOLUME without a name) would come back empty in the new
-  // container; mounting the old ones by name keeps their data, as Compose does on recreate.
+  // container. Mounting the old ones by name keeps their data, as Compose does on recreate.
   const anonymous = (current.Mounts ?? []).filter(
     (mount) => mount.Type === 'volume' && /^[0-9a-f]{64}$/.test(mount.Name ?? ''),
   );
