@@ -101,7 +101,7 @@ describe('deploy through the edge', () => {
     assert.deepEqual(result.failures.slice(0, 5), []);
     assert.equal(result.failed, 0);
     assert.ok(result.ok > 20, `only ${result.ok} requests completed`);
-    // Slow requests that started on v1 may finish after the first v2 answers.
+    // Slow requests that started on v1 may finish after the first v2 responses.
     assert.deepEqual([...new Set(result.versions)].sort(), ['v1', 'v2']);
     assert.equal(result.versions.at(-1), 'v2');
     const left = await containersNamed(prefix);

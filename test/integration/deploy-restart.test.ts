@@ -186,7 +186,7 @@ describe('deploy with the edge killed mid-deploy', () => {
 
 /**
  * Starts `caliente-edge serve` on the configured ports. The edge's log is buffered, so
- * readiness is seen from the outside: the caller polls the edge until it answers.
+ * readiness is seen from the outside: the caller polls the edge until it responds.
  */
 function startEdgeProcess(configFile: string, secret: string, port: number): EdgeProcess {
   const child = spawn(process.execPath, [EDGE_BIN, 'serve', '--config', configFile], {

@@ -112,7 +112,7 @@ describe('deploy swap on a real engine', () => {
     }
   }
 
-  /** The old container still runs under its name, and nothing the deploy made is left. */
+  /** Asserts that the old container still runs under its name and nothing the deploy made is left. */
   async function assertOldServing(): Promise<void> {
     const left = await containersNamed(prefix);
     assert.deepEqual(
