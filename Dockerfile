@@ -40,6 +40,8 @@ WORKDIR /app
 # Application files stay owned by root: the edge process can read them but not change them.
 COPY package.json ./
 COPY bin ./bin
+# The demo frontend, served when the edge starts without a configuration (EDGE_CONFIG empty).
+COPY demo ./demo
 COPY --from=app /out/app/node_modules ./node_modules
 COPY --from=app /out/app/dist ./dist
 # Certificates and deploy state: the only paths the edge writes. Named volumes mounted here

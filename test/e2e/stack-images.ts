@@ -61,7 +61,7 @@ export async function buildEdgeImage(work: string, tag: string): Promise<void> {
       cwd: REPO,
     },
   );
-  for (const file of ['package.json', 'package-lock.json', 'bin', 'node_modules']) {
+  for (const file of ['package.json', 'package-lock.json', 'bin', 'demo', 'node_modules']) {
     await cp(path.join(REPO, file), path.join(context, file), { recursive: true });
   }
   // --offline: pruning only deletes, and tests never reach a registry.
