@@ -119,7 +119,7 @@ export async function nodeInContainer(container: string, script: string): Promis
 }
 
 /**
- * A node script for `nodeInContainer` that sends an HTTPS request to `address` with the TLS
+ * Returns a node script for `nodeInContainer` that sends an HTTPS request to `address` with the TLS
  * server name and Host of `host`, and prints the status code (or the error code).
  */
 export function httpsFromContainer(
@@ -139,7 +139,7 @@ export function httpsFromContainer(
     req.end(${method === 'POST' ? `'{"service":"backend_prod","image":"x"}'` : ''});`;
 }
 
-/** A node script that opens a TCP connection and prints connected, or the error code. */
+/** Returns a node script that opens a TCP connection and prints connected, or the error code. */
 export function tcpFromContainer(address: string, port: number): string {
   return `
     const socket = require('net').connect(${port}, '${address}');

@@ -47,8 +47,8 @@ export interface StackImages {
 
 /**
  * Builds the edge image from the repository's Dockerfile. The test base image has no npm, so
- * TypeScript is compiled and the production node_modules pruned here, and the Dockerfile's
- * prebuilt stage takes them from the context; the runtime stage is the one production uses.
+ * TypeScript is compiled and the production node_modules pruned here. The Dockerfile's prebuilt
+ * stage takes them from the context, and the runtime stage is the one production uses.
  */
 export async function buildEdgeImage(work: string, tag: string): Promise<void> {
   const context = path.join(work, 'edge-context');
@@ -148,9 +148,9 @@ export async function buildAppImages(
 }
 
 /**
- * Imports a PostgreSQL image made of this machine's PostgreSQL binaries. It stands in for
- * postgres:16-alpine, which cannot be pulled here: same entrypoint interface, the host's
- * PostgreSQL major version.
+ * Imports a PostgreSQL image made of this machine's PostgreSQL binaries, in place of
+ * postgres:16-alpine, which cannot be pulled here. It has the same entrypoint interface and the
+ * host's PostgreSQL major version.
  */
 export async function buildPostgresImage(work: string, tag: string): Promise<void> {
   const rootfs = path.join(work, 'postgres-rootfs');
