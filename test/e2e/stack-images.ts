@@ -35,16 +35,6 @@ export async function docker(...args: string[]): Promise<string> {
   return sh(DOCKER, args);
 }
 
-/** Image names the stack uses: the application images live in the loopback registry. */
-export interface StackImages {
-  edge: string;
-  postgres: string;
-  /** Registry prefix standing in for ghcr.io/<owner>. */
-  prefix: string;
-  /** The backend image a deploy switches production to. */
-  backendV2: string;
-}
-
 /**
  * Builds the edge image from the repository's Dockerfile. The test base image has no npm, so
  * TypeScript is compiled and the production node_modules pruned here. The Dockerfile's prebuilt
