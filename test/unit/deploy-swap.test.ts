@@ -268,15 +268,13 @@ describe('deploy swap with a fake engine', () => {
 
   it('returns the earlier result for a repeated idempotency key', async () => {
     await setup();
-    const first = await deploy(`${REPO}:v2`, { idempotencyKey: 'run-42' });
+    // A retry is signed anew. Distinct timestamps keep the two signatures distinct even when
+    // both requests fall within the same second.
+    const signedAt = Math.floor(Date.now() / 1000);
+    const first = await deploy(`${REPO}:v2`, { idempotencyKey: 'run-42' }, signedAt - 10);
     const callsAfterFirst = engine.calls.length;
 
-    // A retry is signed anew; an earlier timestamp keeps the signature distinct within one second.
-    const again = await deploy(
-      `${REPO}:v2`,
-      { idempotencyKey: 'run-42' },
-      Math.floor(Date.now() / 1000) - 1,
-    );
+    const again = await deploy(`${REPO}:v2`, { idempotencyKey: 'run-42' }, signedAt);
 
     assert.deepEqual(again.result, first.result);
     assert.equal(engine.calls.length, callsAfterFirst);
