@@ -147,7 +147,7 @@ describe('admin page in Chromium', () => {
     const page = await context.newPage();
     if (options.javaScriptEnabled !== false) await page.clock.install();
 
-    await page.goto(`${baseUrl}/_edge/`);
+    await gotoRetryingNetworkChange(page, `${baseUrl}/_edge/`);
     assert.equal(new URL(page.url()).pathname, '/_edge/login', 'redirected to the login form');
     await page.fill('#password', TEST_PASSWORD);
     await Promise.all([page.waitForURL(`${baseUrl}/_edge/`), page.click('button[type=submit]')]);
@@ -264,7 +264,7 @@ describe('admin page in Chromium', () => {
         page.waitForURL(`${baseUrl}/_edge/login`),
         page.click('header button:has-text("Log out")'),
       ]);
-      await page.goto(`${baseUrl}/_edge/`);
+      await gotoRetryingNetworkChange(page, `${baseUrl}/_edge/`);
       assert.equal(new URL(page.url()).pathname, '/_edge/login');
       const cookies = await context.cookies();
       assert.equal(cookies.filter((cookie) => cookie.name === '__Secure-edge_session').length, 0);
@@ -285,5 +285,22 @@ async function waitForProbes(edge: RunningEdge): Promise<void> {
   while (edge.context.health?.status().some((status) => status.healthy === undefined) !== false) {
     if (Date.now() > deadline) assert.fail('health probes did not finish');
     await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/**
+ * Navigates to `url`, retrying when Chromium aborts with ERR_NETWORK_CHANGED: it raises that
+ * whenever a network interface appears or goes on the machine, as Docker bridges of other test
+ * runs do, and the request never reached the edge.
+ */
+async function gotoRetryingNetworkChange(page: Page, url: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await page.goto(url);
+      return;
+    } catch (error) {
+      const changed = error instanceof Error && error.message.includes('ERR_NETWORK_CHANGED');
+      if (!changed || attempt >= 3) throw error;
+    }
   }
 }
