@@ -158,11 +158,13 @@ const ACME_DIRECTORY_NAMES = ['letsencrypt', 'letsencrypt-staging'];
 
 const acmeSchema = z
   .object({
-    /** `letsencrypt`, `letsencrypt-staging` or an ACME directory URL. */
+    /**
+     * `letsencrypt`, `letsencrypt-staging` or an ACME directory URL. Required, so the edge never
+     * orders from a CA the file does not name.
+     */
     directory: z
       .string()
       .min(1)
-      .default('letsencrypt-staging')
       .refine((value) => ACME_DIRECTORY_NAMES.includes(value) || /^https?:\/\/./.test(value), {
         message: 'must be letsencrypt, letsencrypt-staging or an http(s):// directory URL',
       }),

@@ -58,3 +58,10 @@ describe('config', () => {
     assert.throws(() => parseConfig(bad), /exactly one of upstream, service or static/);
   });
 });
+
+describe('config acme', () => {
+  it('requires an explicit ACME directory', () => {
+    const bad = { ...minimal, tls: { acme: { email: 'ops@example.com', termsOfServiceAgreed: true } } };
+    assert.throws(() => parseConfig(bad), /tls\.acme\.directory: Required/);
+  });
+});
