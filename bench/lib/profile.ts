@@ -23,9 +23,9 @@ const PROFILE_WARMUP_S = 3;
 const PROFILE_WRITE_WAIT_MS = 10_000;
 
 /**
- * Runs the edge alone under `node --cpu-prof` during the small keep-alive scenario (over TLS when
- * the edge's plain HTTP listener does not proxy), stops it with SIGTERM so V8 writes the profile,
- * and summarises self time per function.
+ * Runs the edge alone under `node --cpu-prof` during one scenario (the first of BENCH_SCENARIOS it
+ * answers; by default small, else small-tls because the edge's plain HTTP listener only
+ * redirects), stops it with SIGTERM so V8 writes the profile, and summarises where time went.
  */
 export async function runProfile(options: BenchOptions, group: ProcessGroup): Promise<string> {
   const profileDir = path.join(options.workDir, 'profile');
@@ -44,7 +44,7 @@ export async function runProfile(options: BenchOptions, group: ProcessGroup): Pr
     caFile: path.join(options.workDir, 'tls/cert.pem'),
   };
 
-  const { scenario, url } = await chooseScenario(edge, context);
+  const { scenario, url } = await chooseScenario(edge, context, options.scenarios);
   log(`profiling the edge during ${scenario.id} (${url})`);
   await scenario.run(context, url, PROFILE_WARMUP_S);
   const run = await measure(context, scenario, edge, started.upstream.child.pid, url, 1);
@@ -74,9 +74,12 @@ export async function runProfile(options: BenchOptions, group: ProcessGroup): Pr
   return markdown;
 }
 
-async function chooseScenario(edge: Target, context: ScenarioContext) {
-  for (const id of ['small', 'small-tls']) {
-    const scenario = SCENARIOS.find((s) => s.id === id)!;
+/** The first of `requested` (BENCH_SCENARIOS) the edge answers, by default small then small-tls. */
+async function chooseScenario(edge: Target, context: ScenarioContext, requested: string[]) {
+  const candidates = requested.length > 0 ? requested : ['small', 'small-tls'];
+  for (const id of candidates) {
+    const scenario = SCENARIOS.find((s) => s.id === id);
+    if (scenario === undefined) throw new Error(`unknown scenario ${id} in BENCH_SCENARIOS`);
     const url = scenario.url(edge);
     if (url === undefined) continue;
 
@@ -86,7 +89,7 @@ async function chooseScenario(edge: Target, context: ScenarioContext) {
     if (reason === undefined) return { scenario, url };
     log(`edge skips ${id}: ${reason}`);
   }
-  throw new Error('the edge answered neither the small HTTP nor the small TLS request correctly');
+  throw new Error(`the edge answered none of the scenarios ${candidates.join(', ')} correctly`);
 }
 
 async function waitForProfile(dir: string): Promise<string> {
