@@ -1,20 +1,22 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log.ts';
+import { AccessLog } from './access-log.ts';
 import { CLIENT_CLOSED_STATUS } from './errors.ts';
 import type { CompiledRoute } from './router.ts';
 
 /** Shared by every exchange of one edge: where access lines go and how many requests are open. */
 export class ExchangeLog {
   readonly logger: Logger;
-  readonly access: boolean;
   /** Requests started and not yet finished, read by the graceful shutdown. */
   open = 0;
   private idleWaiters: (() => void)[] = [];
 
+  readonly accessLog: AccessLog;
+
   constructor(logger: Logger, access: boolean) {
-    this.logger = logger;
-    this.access = access;
+    this.logger = logger.child({ module: 'proxy' });
+    this.accessLog = new AccessLog(logger, access);
   }
 
   /** Resolves once no request is open. */
@@ -105,28 +107,25 @@ export class Exchange {
 
     const durationMs = performance.now() - this.start;
     this.route?.stats.record(status, durationMs, bytes);
-    if (this.log.access) this.writeAccessLine(status, durationMs);
+    if (this.log.accessLog.enabled) this.writeAccessLine(status, durationMs);
     this.log.done();
   }
 
   private writeAccessLine(status: number, durationMs: number): void {
     const req = this.req;
-    this.log.logger.info(
-      {
-        reqId: this.reqId,
-        site: this.site,
-        route: this.route === undefined ? '' : this.route.name,
-        method: req.method,
-        host: this.host,
-        path: req.url,
-        status,
-        durationMs: Math.round(durationMs * 1000) / 1000,
-        bytes: this.bytes,
-        upstream: this.upstream,
-        client: this.client,
-      },
-      'request',
-    );
+    this.log.accessLog.write({
+      reqId: this.reqId,
+      site: this.site,
+      route: this.route === undefined ? '' : this.route.name,
+      method: req.method,
+      host: this.host,
+      path: req.url,
+      status,
+      durationMs,
+      bytes: this.bytes,
+      upstream: this.upstream,
+      client: this.client,
+    });
   }
 }
 

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { SiteConfig } from '../config/schema.ts';
@@ -189,7 +190,8 @@ export class HttpsHandler {
   /** A TLS server name that belongs to another site than Host is a misdirected request. */
   private sniAgrees(socket: TLSSocket, site: SiteConfig): boolean {
     const servername = socket.servername;
-    if (typeof servername !== 'string' || servername === '') return true;
+    // RFC 6066 forbids IP literals as server names, but some clients send one: read it as none.
+    if (typeof servername !== 'string' || servername === '' || isIP(servername) !== 0) return true;
     return this.hosts.siteOf(servername.toLowerCase().replace(/\.$/, '')) === site;
   }
 
@@ -328,24 +330,19 @@ export class HttpsHandler {
     failure: FailureKind,
   ): void {
     refuseUpgrade(socket, failure, `X-Request-Id: ${resolved.reqId}\r\n`);
-    if (this.log.access) {
-      this.log.logger.info(
-        {
-          reqId: resolved.reqId,
-          site: resolved.site?.name ?? '',
-          route: '',
-          method: req.method,
-          host: resolved.host,
-          path: req.url,
-          status: FAILURES[failure].status,
-          durationMs: 0,
-          bytes: failurePage(failure).length,
-          upstream: '',
-          client: resolved.client,
-        },
-        'request',
-      );
-    }
+    this.log.accessLog.write({
+      reqId: resolved.reqId,
+      site: resolved.site?.name ?? '',
+      route: '',
+      method: req.method,
+      host: resolved.host,
+      path: req.url,
+      status: FAILURES[failure].status,
+      durationMs: 0,
+      bytes: failurePage(failure).length,
+      upstream: '',
+      client: resolved.client,
+    });
   }
 }
 

@@ -35,7 +35,7 @@ export interface ProxyServers {
 /** Builds the routes and both listeners from the context; `listen()` binds them. */
 export async function createProxyServers(context: EdgeContext): Promise<ProxyServers> {
   const { config, logger } = context;
-  const log = new ExchangeLog(logger.child({ module: 'proxy' }), config.log.access);
+  const log = new ExchangeLog(logger, config.log.access);
   const router = buildRouter(context);
   closeReplacedPools(context);
 

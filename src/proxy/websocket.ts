@@ -328,24 +328,20 @@ export class WebSocketTunnel implements UpgradedConnection {
     const durationMs = performance.now() - this.start;
     this.request.route.stats.record(status, durationMs, this.bytes);
     this.log.done();
-    if (!this.log.access) return;
     const { req, reqId, client, host, route, target } = this.request;
-    this.log.logger.info(
-      {
-        reqId,
-        site: route.site.name,
-        route: route.name,
-        method: req.method,
-        host,
-        path: req.url,
-        status,
-        durationMs: Math.round(durationMs * 1000) / 1000,
-        bytes: this.bytes,
-        upstream: target.origin,
-        client,
-      },
-      'request',
-    );
+    this.log.accessLog.write({
+      reqId,
+      site: route.site.name,
+      route: route.name,
+      method: req.method,
+      host,
+      path: req.url,
+      status,
+      durationMs,
+      bytes: this.bytes,
+      upstream: target.origin,
+      client,
+    });
   }
 }
 
