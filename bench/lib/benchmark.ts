@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, openSync, readSync, closeSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { describeMachine } from './machine.ts';
+import { describeMachine, describeSource } from './machine.ts';
 import { measure, roundOrder, type Measurement } from './measure.ts';
 import type { BenchOptions } from './options.ts';
 import { loadAverage, processTree, rssKiB } from './proc-stats.ts';
@@ -55,6 +55,7 @@ export async function runBenchmark(options: BenchOptions, group: ProcessGroup): 
     skipped,
     rssIdleKiB,
     edgeCommand: started.edgeDescription,
+    edgeSource: describeSource(),
     edgeLog: describeEdgeLog(started.edgeLogFile, measurements),
   };
   return saveReport(options, report);

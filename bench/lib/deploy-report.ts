@@ -85,7 +85,8 @@ export function renderDeployReport(summary: DeploySummary): string {
     '',
     `Switch overhead (deploy call to first new answer, minus container creation to first healthy ` +
       `probe): **${summary.overheadMs === undefined ? 'not measured' : `${summary.overheadMs} ms`}**. ` +
-      'It includes the image pull from the loopback registry.',
+      'It includes the deploy CLI start-up, the signed request and the image pull from the loopback ' +
+      `registry; the CLI's first progress line arrived at ${at(summary.timeline.lines[0]?.at)}.`,
     '',
     'Deploy CLI output:',
     '',

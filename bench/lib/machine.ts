@@ -36,3 +36,13 @@ export function describeMachine(): MachineInfo {
     },
   };
 }
+
+/** The commit the edge was built from, marked when src/ has uncommitted changes. */
+export function describeSource(): string {
+  const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
+  if (commit.status !== 0) return 'unknown commit';
+
+  const changes = spawnSync('git', ['status', '--porcelain', '--', 'src'], { encoding: 'utf8' });
+  const dirty = changes.stdout.trim() !== '';
+  return `commit ${commit.stdout.trim()}${dirty ? ' plus uncommitted changes in src/' : ''}`;
+}

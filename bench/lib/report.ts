@@ -2,7 +2,7 @@ import type { MachineInfo } from './machine.ts';
 import type { Measurement } from './measure.ts';
 import type { BenchOptions } from './options.ts';
 import type { Scenario } from './scenarios.ts';
-import { REFERENCE_TARGET, summariseScenario, type ScenarioSummary } from './summary.ts';
+import { median, REFERENCE_TARGET, summariseScenario, type ScenarioSummary } from './summary.ts';
 
 export interface RunReport {
   options: BenchOptions;
@@ -21,6 +21,8 @@ export interface RunReport {
   rssIdleKiB: Record<string, { fresh: number; end: number }>;
   edgeCommand: string;
   edgeLog: string;
+  /** Commit of the edge's sources, from describeSource. */
+  edgeSource: string;
 }
 
 const number = (value: number, digits = 0): string =>
@@ -54,14 +56,19 @@ export function renderReport(report: RunReport): string {
 function renderSettings(report: RunReport): string {
   const { options, machine } = report;
   const versions = Object.entries(machine.versions).map(([tool, version]) => `${tool}: ${version}`);
+  const loads = report.measurements.map((m) => m.loadAverage);
+  const nodeOptions =
+    options.edgeNodeOptions.length > 0 ? ` with \`${options.edgeNodeOptions.join(' ')}\`` : '';
   return [
     `Run ${report.startedAt.toISOString()} to ${report.finishedAt.toISOString()}`,
     `- Machine: ${machine.cores} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, kernel ${machine.kernel}`,
     `- Versions: ${versions.join('; ')}`,
-    `- Load average (1 min) before ${report.loadAverageBefore}, after ${report.loadAverageAfter}`,
+    `- Load average (1 min) before ${report.loadAverageBefore}, after ${report.loadAverageAfter}; ` +
+      `at the start of each run median ${number(median(loads), 2)}, max ${number(Math.max(...loads), 2)}`,
     `- Settings: ${options.rounds} rounds of ${options.durationS} s per run, ${options.warmupS} s warm-up, ` +
       `${options.connections} connections, ${options.threads} wrk threads${options.quick ? ' (--quick)' : ''}`,
-    `- Edge: \`${report.edgeCommand}\`${options.edgeNodeOptions.length > 0 ? ` with node options \`${options.edgeNodeOptions.join(' ')}\`` : ''}; ${report.edgeLog}`,
+    `- Edge: ${report.edgeSource}, \`${report.edgeCommand}\`${nodeOptions}`,
+    `- Edge logging: ${report.edgeLog}`,
   ].join('\n');
 }
 
