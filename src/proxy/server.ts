@@ -145,7 +145,11 @@ function followDefaultCertificate(server: https.Server, context: EdgeContext): v
 
 function onClientError(logger: Logger, error: NodeJS.ErrnoException, socket: Duplex): void {
   const code = error.code ?? '';
-  if (code === 'ECONNRESET' || code === 'EPIPE' || !socket.writable) {
+  // Node's own handler makes the same check: once a response has started on this socket, an
+  // error page would corrupt it, so the connection is only closed.
+  const started = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage
+    ?.headersSent;
+  if (code === 'ECONNRESET' || code === 'EPIPE' || !socket.writable || started === true) {
     socket.destroy();
     return;
   }

@@ -29,6 +29,8 @@ export interface TestEdge {
 
 export interface TestEdgeOptions {
   networkGuard?: NetworkGuard;
+  /** Replaces the self-signed test certificate manager. */
+  certificates?: CertificateManager;
   /** Extra names on the self-signed certificate besides every site host. */
   extraNames?: string[];
 }
@@ -53,7 +55,9 @@ export async function startTestEdge(
     logger,
     targets: new TargetRegistry(),
     api: new EdgeApi(),
-    certificates: await testCertificates(config, challenges, options.extraNames ?? []),
+    certificates:
+      options.certificates ??
+      (await testCertificates(config, challenges, options.extraNames ?? [])),
     routeStats: [],
     startedAt: Date.now(),
     networkGuard: options.networkGuard,
