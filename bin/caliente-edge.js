@@ -2,6 +2,8 @@
 // Command-line entry point. Runs the compiled dist/ when it exists, else the TypeScript sources
 // through tsx (a development install). Each command module resolves with an exit code.
 import { existsSync } from 'node:fs';
+import process from 'node:process';
+import { URL } from 'node:url';
 
 const USAGE = `usage: caliente-edge [command] [options]
 

@@ -7,7 +7,7 @@ import { startEdge, type RunningEdge } from './edge.ts';
 import { ConfigError, errorMessage } from './errors.ts';
 import { createLogger, type Logger } from './log.ts';
 
-/** Longest time a log line waits in the asynchronous log buffer. */
+/** Maximum time a log line waits in the asynchronous log buffer. */
 const LOG_FLUSH_INTERVAL_MS = 1_000;
 
 const USAGE = `usage: caliente-edge serve [--config FILE]

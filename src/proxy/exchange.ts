@@ -39,7 +39,7 @@ const EXCHANGE = Symbol('exchange');
 
 type TaggedResponse = ServerResponse & { [EXCHANGE]?: Exchange };
 
-/** The exchange a response belongs to, for listeners shared by every response. */
+/** Returns the exchange of a response, for listeners shared by every response. */
 export function exchangeOf(res: ServerResponse): Exchange | undefined {
   return (res as TaggedResponse)[EXCHANGE];
 }
@@ -90,7 +90,7 @@ export class Exchange {
     if (this.res.writableFinished) {
       this.finish(this.res.statusCode, contentLength(this.res));
     } else {
-      // Finished first, so the upstream failure the abort causes is neither retried nor answered.
+      // Finished first, so the upstream failure the abort causes is neither retried nor sent a page.
       this.finish(CLIENT_CLOSED_STATUS, this.bytes);
       this.clientGone();
     }

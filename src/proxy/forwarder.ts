@@ -18,7 +18,7 @@ import type { CompiledRoute } from './router.ts';
 /** Methods sent again when a keep-alive socket failed before any response byte. */
 const RETRYABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
-/** What `forward` needs besides the client's request and response. */
+/** Target, route and prepared headers of a request to forward. */
 export interface ForwardRequest {
   target: Target;
   route: CompiledRoute;
@@ -190,7 +190,7 @@ export class ProxyExchange extends Exchange implements Dispatcher.DispatchHandle
     try {
       this.res.writeHead(statusCode, headers);
     } catch (error) {
-      // Node rejects header bytes it deems invalid (ERR_INVALID_CHAR): the response is answered
+      // Node rejects header bytes it deems invalid (ERR_INVALID_CHAR), so the response is treated
       // as an invalid upstream response instead of passing them on.
       this.failure = error as Error;
       this.abortUpstream?.(error as Error);

@@ -43,8 +43,8 @@ interface Resolved {
 }
 
 /**
- * Handles requests on the HTTPS listener: Host and SNI checks, the network guard, `/_edge`,
- * routing, then static files or the forwarder; and WebSocket upgrades the same way.
+ * Handles requests and WebSocket upgrades on the HTTPS listener. Each one goes through the Host
+ * and SNI checks, the network guard, `/_edge` and routing, then to static files or the forwarder.
  */
 export class HttpsHandler {
   readonly tunnels = new Set<WebSocketTunnel>();
@@ -187,7 +187,7 @@ export class HttpsHandler {
     return resolved;
   }
 
-  /** A TLS server name that belongs to another site than Host is a misdirected request. */
+  /** Checks the TLS server name: one that belongs to another site than Host is misdirected. */
   private sniAgrees(socket: TLSSocket, site: SiteConfig): boolean {
     const servername = socket.servername;
     // RFC 6066 forbids IP literals as server names, but some clients send one: read it as none.
@@ -306,7 +306,7 @@ export class HttpsHandler {
     return exchange;
   }
 
-  /** Answers with the page of `failure` and records the request. */
+  /** Sends the page of `failure` and records the request. */
   private answer(
     req: IncomingMessage,
     res: ServerResponse,

@@ -12,14 +12,14 @@ import { refuseUpgrade } from './websocket.ts';
 const CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
 const DEFAULT_HTTPS_PORT = 443;
 
-/** Where a plain-HTTP request goes: an ACME answer, a redirect, or a failure page. */
+/** Outcome of a plain-HTTP request: an ACME key authorization, a redirect, or a failure page. */
 type PlainOutcome =
   | { kind: 'challenge'; body: string | undefined }
   | { kind: 'redirect'; location: string }
   | { kind: 'failure'; failure: FailureKind };
 
 /**
- * Handles the plain HTTP listener: answers ACME HTTP-01 challenges from the certificate manager
+ * Handles the plain HTTP listener. It serves ACME HTTP-01 challenges from the certificate manager
  * and redirects everything else, `/_edge` included, to HTTPS with 308 (method and body kept).
  */
 export class PlainHttpHandler {
@@ -101,8 +101,8 @@ export class PlainHttpHandler {
     if (match.kind === 'invalid') return { kind: 'failure', failure: 'missingHost' };
     if (exchange !== undefined && match.kind === 'site') exchange.site = match.site.name;
 
-    // Challenges come before the host check: the certificate manager knows which names it is
-    // validating, and a challenge must never be redirected.
+    // Challenges come before the host check because the certificate manager tracks which names it
+    // is validating, and a challenge must never be redirected.
     if (target.path.startsWith(CHALLENGE_PREFIX)) {
       const token = target.path.slice(CHALLENGE_PREFIX.length);
       const valid = /^[A-Za-z0-9_-]+$/.test(token);

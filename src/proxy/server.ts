@@ -14,7 +14,7 @@ import { buildRouter, closeReplacedPools } from './routes.ts';
 
 /** Close code sent to open WebSockets when the edge shuts down (RFC 6455: going away). */
 export const SHUTDOWN_CLOSE_CODE = 1001;
-/** Longest interval between Node's checks of the header and request timeouts. */
+/** Maximum interval between Node's checks of the header and request timeouts. */
 const MAX_TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 
 export interface ProxyServers {
@@ -118,7 +118,7 @@ export async function createProxyServers(context: EdgeContext): Promise<ProxySer
 function serverOptions(context: EdgeContext): ServerOptions {
   const { headersMs, requestMs, keepAliveMs } = context.config.timeouts;
   return {
-    // Missing and duplicate Host headers are answered by the edge with its own page and log line.
+    // The edge rejects missing and duplicate Host headers itself, with its own page and log line.
     requireHostHeader: false,
     // Node requires the header timeout to fit in the request timeout when both are set.
     headersTimeout: requestMs > 0 ? Math.min(headersMs, requestMs) : headersMs,

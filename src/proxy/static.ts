@@ -6,7 +6,7 @@ import { decodePath, normalisePath } from './path.ts';
 
 type Serve = ReturnType<typeof serveStatic>;
 
-/** Called once the static response is settled: sent, or a failure the caller answers. */
+/** Callback run once the static response is settled: sent, or a failure the caller sends. */
 export type StaticDone = (failure: FailureKind | undefined) => void;
 
 /**
@@ -76,8 +76,8 @@ function isUnsafe(decoded: string): boolean {
 }
 
 /**
- * A history-mode app route: no file extension in the last segment and no empty or dot segments,
- * so `/users/42` gets index.html but `/app.js` and `//etc/passwd` stay 404.
+ * Checks for a history-mode app route: no file extension in the last segment and no empty or dot
+ * segments, so `/users/42` gets index.html but `/app.js` and `//etc/passwd` stay 404.
  */
 function isAppRoute(subPath: string, decoded: string): boolean {
   if (normalisePath(subPath) !== decoded) return false;

@@ -51,7 +51,7 @@ function parseRange(entry: string): Range {
   }
 }
 
-/** The peer address as logged and forwarded: IPv4-mapped IPv6 (`::ffff:1.2.3.4`) shown as IPv4. */
+/** Returns the peer address as logged and forwarded, IPv4-mapped IPv6 (`::ffff:1.2.3.4`) as IPv4. */
 export function peerAddress(remoteAddress: string | undefined): string {
   if (remoteAddress === undefined) return '';
   if (remoteAddress.startsWith('::ffff:') && remoteAddress.includes('.'))

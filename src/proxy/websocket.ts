@@ -11,14 +11,14 @@ import { closeFrame, FrameBoundaryTracker } from './ws-frames.ts';
 
 /** Largest upstream handshake response head accepted. */
 const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
-/** Time a client gets to answer the edge's close frame before its socket is destroyed. */
+/** Time a client gets to reply to the edge's close frame before its socket is destroyed. */
 const CLOSE_GRACE_MS = 2_000;
 /** TCP keep-alive probes find peers that vanished without closing (power loss, dropped NAT entry). */
 const TCP_KEEP_ALIVE_MS = 30_000;
 
 const HEAD_END = Buffer.from('\r\n\r\n');
 
-/** What a tunnel needs to reach its upstream. */
+/** Request, route and target of a tunnel. */
 export interface TunnelRequest {
   req: IncomingMessage;
   socket: Duplex;
@@ -38,8 +38,8 @@ type TunnelState = 'connecting' | 'handshake' | 'open' | 'closed';
 
 /**
  * A WebSocket connection relayed between a client and its upstream over two plain sockets. The
- * handshake response is relayed as received (status and headers); once it is 101, bytes flow both
- * ways unchanged, and frame boundaries are followed in the upstream-to-client direction so that
+ * handshake response is relayed as received, status and headers. Once it is 101, bytes flow both
+ * ways unchanged. Frame boundaries are followed in the upstream-to-client direction, so
  * `close(code)` can send a well-formed close frame to the client.
  */
 export class WebSocketTunnel implements UpgradedConnection {
@@ -190,7 +190,7 @@ export class WebSocketTunnel implements UpgradedConnection {
     if (rest.length > 0) this.relayToClient(rest);
   }
 
-  /** Passes a non-101 answer (such as 403 from an origin check) to the client, then closes both. */
+  /** Passes a non-101 response (such as 403 from an origin check) to the client, then closes both. */
   private relayRefusal(head: Buffer, rest: Buffer): void {
     this.state = 'closed';
     const client = this.client;
@@ -363,7 +363,7 @@ function setKeepAlive(socket: Duplex): void {
   keepAlive.setKeepAlive?.(true, TCP_KEEP_ALIVE_MS);
 }
 
-/** Answers an upgrade request the edge refuses itself, with a small page, and closes the socket. */
+/** Sends the page of `kind` to an upgrade request the edge rejects, and closes the socket. */
 export function refuseUpgrade(socket: Duplex, kind: FailureKind, extraHeaders = ''): void {
   if (socket.writable) socket.end(rawFailureResponse(kind, extraHeaders));
   else socket.destroy();

@@ -22,7 +22,7 @@ export interface TestEdge {
   httpsPort: number;
   /** Parsed JSON log lines, in order. */
   logs: Record<string, unknown>[];
-  /** Pending ACME answers served on port 80: `host token` → key authorization. */
+  /** Pending ACME key authorizations served on port 80: `host token` → key authorization. */
   challenges: Map<string, string>;
   stop(): Promise<void>;
 }
@@ -76,7 +76,7 @@ export async function startTestEdge(
   };
 }
 
-/** A certificate manager with one self-signed certificate for every site host. */
+/** Creates a certificate manager with one self-signed certificate for every site host. */
 async function testCertificates(
   config: EdgeConfig,
   challenges: Map<string, string>,
@@ -381,7 +381,7 @@ export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** A minimal two-site configuration: app.example.test (prod) and staging.example.test. */
+/** Returns a two-site configuration: app.example.test (prod) and staging.example.test. */
 export function twoSites(
   appRoutes: unknown[],
   stagingRoutes: unknown[] = appRoutes,
