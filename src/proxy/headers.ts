@@ -11,7 +11,10 @@ export interface ForwardingFacts {
   trusted: boolean;
   /** The client used TLS to reach the edge. */
   secure: boolean;
-  /** Host as the client sent it (Host header or absolute-form authority). */
+  /**
+   * Host as the client sent it: the Host header, or the authority of an absolute-form target,
+   * which replaces the Host header (RFC 9112 section 3.2.2).
+   */
   host: string;
   reqId: string;
   /** Keep Upgrade and Connection (WebSocket handshakes). */
@@ -24,29 +27,26 @@ export interface ForwardingFacts {
  * 100-continue itself), replaces or extends the forwarding headers, and keeps Host.
  */
 export function upstreamRequestHeaders(raw: readonly string[], facts: ForwardingFacts): string[] {
-  const out: string[] = [];
+  const out: string[] = ['host', facts.host];
   let forwardedFor = '';
   let forwardedProto = '';
   let forwardedHost = '';
   let realIp = '';
   let connectionTokens: string | undefined;
-  let sawHost = false;
 
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const value = raw[i + 1]!;
     const drop = classifyRequestHeader(name);
 
+    // Host lines are skipped: the list starts with facts.host.
     if (drop === KEEP) {
       out.push(name, value);
-    } else if (drop === HOST) {
-      if (!sawHost) out.push(name, value);
-      sawHost = true;
     } else if (drop === CONNECTION) {
       connectionTokens = connectionTokens === undefined ? value : `${connectionTokens},${value}`;
     } else if (drop === UPGRADE) {
       if (facts.upgrade) out.push(name, value);
-    } else if (facts.trusted) {
+    } else if (facts.trusted && drop !== HOST) {
       if (drop === XFF) forwardedFor = forwardedFor === '' ? value : `${forwardedFor}, ${value}`;
       else if (drop === XFP) forwardedProto ||= value;
       else if (drop === XFH) forwardedHost ||= value;
@@ -59,7 +59,6 @@ export function upstreamRequestHeaders(raw: readonly string[], facts: Forwarding
   // client cannot name X-Forwarded-For there to remove the value the edge sets.
   const headers =
     connectionTokens === undefined ? out : withoutConnectionOptions(out, connectionTokens);
-  if (!sawHost) headers.push('host', facts.host);
   if (facts.upgrade) headers.push('connection', 'Upgrade');
   headers.push(
     'x-forwarded-for',

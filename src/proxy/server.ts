@@ -10,6 +10,7 @@ import { ExchangeLog } from './exchange.ts';
 import { destroyPool } from './forwarder.ts';
 import { HttpsHandler } from './handler.ts';
 import { PlainHttpHandler } from './plain.ts';
+import { refuseUpgrade } from './websocket.ts';
 import { buildRouter, closeReplacedPools } from './routes.ts';
 
 /** Close code sent to open WebSockets when the edge shuts down (RFC 6455: going away). */
@@ -72,6 +73,8 @@ export async function createProxyServers(context: EdgeContext): Promise<ProxySer
     socket.destroy();
   });
   for (const server of [httpServer, httpsServer]) {
+    // The edge is not a forward proxy: CONNECT gets 405 instead of Node's silent disconnect.
+    server.on('connect', (_req, socket: Duplex) => refuseUpgrade(socket, 'methodNotAllowed'));
     server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) =>
       onClientError(log.logger, error, socket),
     );

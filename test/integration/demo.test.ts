@@ -23,7 +23,7 @@ describe('demo mode', () => {
   before(async () => {
     await waitUntil(
       () => /production: https:\/\/app\.localhost:\d+\//.test(stdout),
-      30_000,
+      90_000,
       `demo URLs (stderr: ${stderr})`,
     );
     httpsPort = Number(/staging: +https:\/\/staging\.localhost:(\d+)\//.exec(stdout)![1]);

@@ -413,6 +413,15 @@ describe('proxy upstream and request errors', () => {
     assert.equal(next.status, 200);
   });
 
+  it('answers CONNECT with 405', async () => {
+    const raw = await rawExchange(
+      edge.httpsPort,
+      'CONNECT app.example.test:443 HTTP/1.1\r\nHost: app.example.test:443\r\n\r\n',
+      TLS,
+    );
+    assert.equal(statusOf(raw), 405);
+  });
+
   it('answers malformed requests with 400 and keeps serving', async () => {
     for (const bytes of [
       'GARBAGE\r\n\r\n',

@@ -188,11 +188,12 @@ describe('proxy routing', () => {
   it('uses the authority of an absolute-form request target', async () => {
     const raw = await rawExchange(
       edge.httpsPort,
-      'GET https://staging.example.test/z HTTP/1.1\r\nHost: staging.example.test\r\nConnection: close\r\n\r\n',
+      'GET https://staging.example.test/z HTTP/1.1\r\nHost: [::1\r\nConnection: close\r\n\r\n',
       { tls: { servername: 'staging.example.test' } },
     );
     assert.equal(statusOf(raw), 200);
     assert.match(raw, /staging \/z$/);
+    assert.equal(staging.requests.at(-1)!.headers.host, 'staging.example.test');
   });
 
   it('counts requests per route in config order', () => {

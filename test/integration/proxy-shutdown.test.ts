@@ -155,7 +155,7 @@ describe('edge process', () => {
     );
     const child = runEdge(['--config', config]);
     const out = output(child);
-    await waitUntil(() => out.stdout().includes('"edge started"'), 20_000, 'edge start');
+    await waitUntil(() => out.stdout().includes('"edge started"'), 90_000, 'edge start');
     const listening = JSON.parse(
       out
         .stdout()

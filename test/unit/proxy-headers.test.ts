@@ -134,8 +134,9 @@ describe('upstreamRequestHeaders', () => {
   });
 
   it('forwards one Host and sets the request id', () => {
-    const headers = upstreamRequestHeaders(['Host', 'a', 'X-Request-Id', 'client-id'], facts);
-    assert.deepEqual(values(headers, 'host'), ['a']);
+    const raw = ['Host', 'app.example.test', 'Host', 'b', 'X-Request-Id', 'client-id'];
+    const headers = upstreamRequestHeaders(raw, facts);
+    assert.deepEqual(values(headers, 'host'), ['app.example.test']);
     assert.deepEqual(values(headers, 'x-request-id'), ['req-1']);
   });
 });
