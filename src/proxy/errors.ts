@@ -16,6 +16,7 @@ export const FAILURES = {
   misdirected: { status: 421, text: 'this server does not serve that host name' },
   headersTooLarge: { status: 431, text: 'request headers too large' },
   internal: { status: 500, text: 'internal error' },
+  unsupportedCoding: { status: 501, text: 'transfer coding not supported' },
   badGateway: { status: 502, text: 'the upstream server failed to answer' },
   noTarget: { status: 503, text: 'service unavailable: no upstream is running' },
   gatewayTimeout: { status: 504, text: 'the upstream server did not answer in time' },

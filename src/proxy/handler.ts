@@ -15,7 +15,7 @@ import {
   upstreamRequestHeaders,
   type RequestHead,
 } from './headers.ts';
-import { HostTable } from './host.ts';
+import { HostTable, requestHost } from './host.ts';
 import {
   edgeSubPath,
   encodePath,
@@ -163,9 +163,11 @@ export class HttpsHandler {
       failure: undefined,
     };
 
+    // RFC 9112 section 6.1 asks for 501 when a request uses a transfer coding the server lacks.
+    if (head.unsupportedCoding) return fail(resolved, 'unsupportedCoding');
     const target = parseRequestTarget(req.url ?? '');
-    const hostValue = target?.authority ?? (head.hostCount === 1 ? head.host : undefined);
     if (target === undefined) return fail(resolved, 'badRequest');
+    const hostValue = requestHost(this.hosts, target.authority, head.hostCount, head.host);
     if (hostValue === undefined) return fail(resolved, 'missingHost');
     resolved.host = hostValue;
 
@@ -319,8 +321,10 @@ export class HttpsHandler {
     this.send(res, failure, close);
   }
 
+  /** A 400 or 501 closes the connection, because the request's framing is in doubt. */
   private send(res: ServerResponse, failure: FailureKind, close = false): void {
-    sendFailure(res, failure, close || FAILURES[failure].status === 400);
+    const status = FAILURES[failure].status;
+    sendFailure(res, failure, close || status === 400 || status === 501);
   }
 
   private refuse(

@@ -85,11 +85,22 @@ export interface RequestHead {
   bodyLength: number;
   /** X-Request-Id from the client when it is a plain token. */
   requestId: string | undefined;
+  /**
+   * Transfer-Encoding is something other than one `chunked`, such as `gzip, chunked`. The edge
+   * would forward the decoded chunks without the other coding, so such requests are rejected.
+   */
+  unsupportedCoding: boolean;
 }
 
 /** Scans raw request headers once for Host, body framing and X-Request-Id. */
 export function scanRequestHead(raw: readonly string[]): RequestHead {
-  const head: RequestHead = { host: undefined, hostCount: 0, bodyLength: 0, requestId: undefined };
+  const head: RequestHead = {
+    host: undefined,
+    hostCount: 0,
+    bodyLength: 0,
+    requestId: undefined,
+    unsupportedCoding: false,
+  };
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     switch (name.length) {
@@ -109,11 +120,19 @@ export function scanRequestHead(raw: readonly string[]): RequestHead {
         }
         break;
       case 17:
-        if (name.toLowerCase() === 'transfer-encoding') head.bodyLength = -1;
+        if (name.toLowerCase() === 'transfer-encoding') {
+          // A second Transfer-Encoding line adds codings to the first one.
+          if (head.bodyLength === -1 || !isChunked(raw[i + 1]!)) head.unsupportedCoding = true;
+          head.bodyLength = -1;
+        }
         break;
     }
   }
   return head;
+}
+
+function isChunked(value: string): boolean {
+  return value.length === 7 && value.toLowerCase() === 'chunked';
 }
 
 /** Returns the client's request id when it sent a valid one, else a new random id. */
@@ -123,8 +142,10 @@ export function requestIdOf(head: RequestHead): string {
 
 /**
  * Converts upstream response headers (undici's raw Buffer list) to the flat string list for
- * `res.writeHead`, without hop-by-hop headers and the upstream's X-Request-Id. Latin-1 keeps
- * every byte as it was received.
+ * `res.writeHead`, without hop-by-hop headers and the upstream's X-Request-Id. Latin-1 decoding
+ * maps each byte to one character. Node writes such a head as Latin-1, so the bytes leave as they
+ * arrived, as long as the first body write is a Buffer: Node prepends the head to a first string
+ * chunk and writes both in that chunk's encoding, which would re-encode bytes above 127 as UTF-8.
  */
 export function clientResponseHeaders(
   raw: readonly Buffer[],

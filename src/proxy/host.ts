@@ -37,15 +37,38 @@ export function normaliseHost(value: string): string | undefined {
   return name;
 }
 
-/** `:8443` after a host, or nothing. */
+/** Largest TCP port number. */
+const MAX_PORT = 65_535;
+
+/** `:8443` after a host (digits, 1 to 65535), or nothing. */
 function validPort(rest: string): boolean {
   if (rest.length === 0) return true;
-  if (rest.charCodeAt(0) !== 58 /* : */ || rest.length > 6) return false;
+  if (rest.charCodeAt(0) !== 58 /* : */ || rest.length < 2 || rest.length > 6) return false;
+
+  let port = 0;
   for (let i = 1; i < rest.length; i++) {
     const code = rest.charCodeAt(i);
     if (code < 48 || code > 57) return false;
+    port = port * 10 + (code - 48);
   }
-  return rest.length > 1;
+  return port >= 1 && port <= MAX_PORT;
+}
+
+/**
+ * Returns the host a request is routed on and forwarded with: the authority of an absolute-form
+ * target, which replaces the Host header (RFC 9112 section 3.2.2), else the Host header. Returns
+ * undefined when the request must get 400: RFC 9112 section 3.2 requires exactly one valid Host
+ * line even when the target carries an authority.
+ */
+export function requestHost(
+  table: HostTable,
+  authority: string | undefined,
+  hostCount: number,
+  host: string | undefined,
+): string | undefined {
+  if (hostCount !== 1 || host === undefined) return undefined;
+  if (authority === undefined) return host;
+  return table.match(host).kind === 'invalid' ? undefined : authority;
 }
 
 /**

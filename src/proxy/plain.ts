@@ -3,8 +3,8 @@ import type { Duplex } from 'node:stream';
 import type { EdgeContext } from '../context.ts';
 import { sendFailure, type FailureKind } from './errors.ts';
 import { Exchange, type ExchangeLog } from './exchange.ts';
-import { requestIdOf, scanRequestHead } from './headers.ts';
-import { HostTable } from './host.ts';
+import { requestIdOf, scanRequestHead, type RequestHead } from './headers.ts';
+import { HostTable, requestHost } from './host.ts';
 import { parseRequestTarget } from './path.ts';
 import { peerAddress } from './trusted.ts';
 import { refuseUpgrade } from './websocket.ts';
@@ -49,7 +49,7 @@ export class PlainHttpHandler {
       head.host ?? '',
     );
     res.setHeader('x-request-id', reqId);
-    const outcome = this.decide(req, head.hostCount === 1 ? head.host : undefined, exchange);
+    const outcome = this.decide(req, head, exchange);
 
     if (outcome.kind === 'failure') {
       sendFailure(res, outcome.failure, true);
@@ -77,7 +77,7 @@ export class PlainHttpHandler {
   handleUpgrade(req: IncomingMessage, socket: Duplex): void {
     socket.on('error', () => socket.destroy());
     const head = scanRequestHead(req.rawHeaders);
-    const outcome = this.decide(req, head.hostCount === 1 ? head.host : undefined, undefined);
+    const outcome = this.decide(req, head, undefined);
     if (outcome.kind === 'redirect') {
       socket.end(
         `HTTP/1.1 308 Permanent Redirect\r\nLocation: ${outcome.location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
@@ -89,16 +89,17 @@ export class PlainHttpHandler {
 
   private decide(
     req: IncomingMessage,
-    hostValue: string | undefined,
+    head: RequestHead,
     exchange: Exchange | undefined,
   ): PlainOutcome {
     const target = parseRequestTarget(req.url ?? '');
     if (target === undefined) return { kind: 'failure', failure: 'badRequest' };
-    const value = target.authority ?? hostValue;
+    const value = requestHost(this.hosts, target.authority, head.hostCount, head.host);
     if (value === undefined) return { kind: 'failure', failure: 'missingHost' };
 
     const match = this.hosts.match(value);
     if (match.kind === 'invalid') return { kind: 'failure', failure: 'missingHost' };
+    if (exchange !== undefined) exchange.host = value;
     if (exchange !== undefined && match.kind === 'site') exchange.site = match.site.name;
 
     // Challenges come before the host check because the certificate manager tracks which names it

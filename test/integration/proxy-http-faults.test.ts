@@ -401,6 +401,27 @@ describe('proxy upstream and request errors', () => {
     assert.match(raw, /got 512$/);
   });
 
+  it('rejects a transfer coding other than one chunked', async () => {
+    const before = upstream.requests.length;
+    // Node's parser itself rejects a repeated chunked with 400; the edge answers the rest.
+    const cases: [string, number][] = [
+      ['Transfer-Encoding: gzip, chunked\r\n', 501],
+      ['Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n', 501],
+      ['Transfer-Encoding: chunked, chunked\r\n', 400],
+    ];
+    for (const [coding, status] of cases) {
+      const raw = await rawExchange(
+        edge.httpsPort,
+        `POST /upload HTTP/1.1\r\nHost: app.example.test\r\n${coding}\r\n5\r\nhello\r\n0\r\n\r\n`,
+        TLS,
+      );
+      assert.equal(statusOf(raw), status, coding);
+      assert.match(raw, /\r\nContent-Type: text\/plain/i);
+      assert.match(raw, /\r\nConnection: close\r\n/i);
+    }
+    assert.equal(upstream.requests.length, before);
+  });
+
   it('closes the client connection when the upstream resets mid-body', async () => {
     const raw = await rawExchange(
       edge.httpsPort,

@@ -104,6 +104,23 @@ describe('proxy plain HTTP listener', () => {
     assert.equal(unknown.status, 421);
   });
 
+  it('redirects an absolute-form target to its authority', async () => {
+    const raw = await rawExchange(
+      edge.httpPort,
+      'GET http://staging.example.test/x HTTP/1.1\r\nHost: evil.attacker.test\r\nConnection: close\r\n\r\n',
+    );
+    assert.equal(statusOf(raw), 308);
+    assert.match(raw, /\r\nLocation: https:\/\/staging\.example\.test:8443\/x\r\n/i);
+  });
+
+  it('answers an absolute-form target with two Host lines with 400', async () => {
+    const raw = await rawExchange(
+      edge.httpPort,
+      'GET http://staging.example.test/ HTTP/1.1\r\nHost: app.example.test\r\nHost: app.example.test\r\n\r\n',
+    );
+    assert.equal(statusOf(raw), 400);
+  });
+
   it('redirects a WebSocket handshake on plain HTTP and closes the socket', async () => {
     const raw = await rawExchange(
       edge.httpPort,

@@ -185,15 +185,68 @@ describe('proxy routing', () => {
     assert.equal(statusOf(raw), 400);
   });
 
-  it('uses the authority of an absolute-form request target', async () => {
+  it('routes an absolute-form target on its authority', async () => {
     const raw = await rawExchange(
       edge.httpsPort,
-      'GET https://staging.example.test/z HTTP/1.1\r\nHost: [::1\r\nConnection: close\r\n\r\n',
+      'GET https://staging.example.test/z HTTP/1.1\r\nHost: staging.example.test:8443\r\nConnection: close\r\n\r\n',
       { tls: { servername: 'staging.example.test' } },
     );
     assert.equal(statusOf(raw), 200);
     assert.match(raw, /staging \/z$/);
     assert.equal(staging.requests.at(-1)!.headers.host, 'staging.example.test');
+  });
+
+  it('forwards the absolute-form authority as Host, not the Host header', async () => {
+    const raw = await rawExchange(
+      edge.httpsPort,
+      'GET https://app.example.test/api/x HTTP/1.1\r\nHost: evil.attacker.test\r\nConnection: close\r\n\r\n',
+      { tls: { servername: 'app.example.test' } },
+    );
+    assert.equal(statusOf(raw), 200);
+    const received = api.requests.at(-1)!;
+    assert.equal(received.url, '/api/x');
+    assert.deepEqual(
+      received.rawHeaders.filter(
+        (_, i, list) => i % 2 === 1 && list[i - 1]!.toLowerCase() === 'host',
+      ),
+      ['app.example.test'],
+    );
+    assert.equal(received.headers['x-forwarded-host'], 'app.example.test');
+  });
+
+  it('answers an absolute-form target with two Host lines with 400', async () => {
+    const before = staging.requests.length;
+    const raw = await rawExchange(
+      edge.httpsPort,
+      'GET http://staging.example.test/ HTTP/1.1\r\nHost: app.example.test\r\nHost: app.example.test\r\n\r\n',
+      { tls: { servername: 'staging.example.test' } },
+    );
+    assert.equal(statusOf(raw), 400);
+    assert.equal(staging.requests.length, before);
+  });
+
+  it('answers an absolute-form target without a valid Host with 400', async () => {
+    for (const hostLine of ['', 'Host: [::1\r\n', 'Host: staging.example.test:99999\r\n']) {
+      const raw = await rawExchange(
+        edge.httpsPort,
+        `GET https://staging.example.test/z HTTP/1.1\r\n${hostLine}Connection: close\r\n\r\n`,
+        { tls: { servername: 'staging.example.test' } },
+      );
+      assert.equal(statusOf(raw), 400, JSON.stringify(hostLine));
+    }
+  });
+
+  it('answers a Host port outside 1-65535 with 400', async () => {
+    for (const host of ['app.example.test:99999', 'app.example.test:0', 'app.example.test:65536']) {
+      const raw = await rawExchange(
+        edge.httpsPort,
+        `GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+        { tls: { servername: 'app.example.test' } },
+      );
+      assert.equal(statusOf(raw), 400, host);
+    }
+    const highest = await httpsRequest(edge.httpsPort, { host: 'app.example.test:65535' });
+    assert.equal(highest.status, 200);
   });
 
   it('counts requests per route in config order', () => {

@@ -200,9 +200,17 @@ describe('scanRequestHead', () => {
   });
 
   it('marks a chunked body and ignores an unsafe request id', () => {
-    const head = scanRequestHead(['Transfer-Encoding', 'chunked', 'X-Request-Id', 'a b\u0001']);
+    const head = scanRequestHead(['Transfer-Encoding', 'Chunked', 'X-Request-Id', 'a b\u0001']);
     assert.equal(head.bodyLength, -1);
+    assert.equal(head.unsupportedCoding, false);
     assert.equal(head.requestId, undefined);
+  });
+
+  it('flags codings other than one chunked', () => {
+    const layered = scanRequestHead(['Transfer-Encoding', 'gzip, chunked']);
+    const twice = scanRequestHead(['Transfer-Encoding', 'chunked', 'transfer-encoding', 'chunked']);
+    assert.equal(layered.unsupportedCoding, true);
+    assert.equal(twice.unsupportedCoding, true);
   });
 });
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseConfig } from '../../src/config/load.ts';
-import { HostTable, normaliseHost } from '../../src/proxy/host.ts';
+import { HostTable, normaliseHost, requestHost } from '../../src/proxy/host.ts';
 
 describe('normaliseHost', () => {
   const cases: [string, string][] = [
@@ -12,6 +12,7 @@ describe('normaliseHost', () => {
     ['[::1]:8443', '[::1]'],
     ['[2001:DB8::1]', '[2001:db8::1]'],
     ['203.0.113.7', '203.0.113.7'],
+    ['app.example.test:65535', 'app.example.test'],
   ];
   for (const [input, expected] of cases) {
     it(`reads ${input} as ${expected}`, () => {
@@ -29,6 +30,9 @@ describe('normaliseHost', () => {
     '[::1',
     'a/b',
     'a..b',
+    'app.example.test:0',
+    'app.example.test:65536',
+    'app.example.test:99999',
   ];
   for (const input of invalid) {
     it(`rejects ${JSON.stringify(input)}`, () => {
@@ -75,5 +79,37 @@ describe('HostTable', () => {
 
   it('reports invalid values as invalid', () => {
     assert.equal(table.match('bad host').kind, 'invalid');
+  });
+});
+
+describe('requestHost', () => {
+  const table = new HostTable(
+    parseConfig({
+      sites: [
+        {
+          name: 'prod',
+          hosts: ['app.example.test'],
+          routes: [{ path: '/', upstream: 'http://a:1' }],
+        },
+      ],
+    }).sites,
+  );
+
+  it('uses the Host header for an origin-form target', () => {
+    assert.equal(requestHost(table, undefined, 1, 'app.example.test'), 'app.example.test');
+  });
+
+  it('prefers the authority of an absolute-form target', () => {
+    assert.equal(
+      requestHost(table, 'app.example.test', 1, 'evil.example.test'),
+      'app.example.test',
+    );
+  });
+
+  it('rejects a missing, repeated or invalid Host even with an authority', () => {
+    assert.equal(requestHost(table, 'app.example.test', 0, undefined), undefined);
+    assert.equal(requestHost(table, 'app.example.test', 2, 'app.example.test'), undefined);
+    assert.equal(requestHost(table, 'app.example.test', 1, '[::1'), undefined);
+    assert.equal(requestHost(table, undefined, 2, 'app.example.test'), undefined);
   });
 });
