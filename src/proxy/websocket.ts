@@ -120,7 +120,9 @@ export class WebSocketTunnel implements UpgradedConnection {
     const { req, path, headers, head } = this.request;
     let text = `${req.method} ${path} HTTP/1.1\r\n`;
     for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
-    this.upstream!.write(`${text}\r\n`);
+    // Header strings hold one byte per character (Node reads them as Latin-1), so they are
+    // written back as Latin-1: the UTF-8 default would re-encode bytes above 127.
+    this.upstream!.write(`${text}\r\n`, 'latin1');
     if (head.length > 0) this.upstream!.write(head);
 
     this.state = 'handshake';

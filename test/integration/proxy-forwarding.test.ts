@@ -10,12 +10,20 @@ import {
   type TestUpstream,
 } from '../support/upstreams.ts';
 
+/** The UTF-8 bytes of `café` (63 61 66 c3 a9) as Node holds raw header bytes: one char per byte. */
+const UTF8_CAFE_AS_LATIN1 = Buffer.from('café').toString('latin1');
+
 describe('proxy forwarding headers', () => {
   let edge: TestEdge;
   let upstream: TestUpstream;
 
   before(async () => {
-    upstream = await startUpstream((req, res) => res.end(JSON.stringify(req.headers)));
+    upstream = await startUpstream((req, res) => {
+      // A Buffer body keeps Node from writing the head together with a UTF-8 string body,
+      // which would re-encode header bytes above 127 before they reach the edge.
+      if (req.url === '/bytes') res.setHeader('X-U', UTF8_CAFE_AS_LATIN1);
+      res.end(Buffer.from(JSON.stringify(req.headers)));
+    });
     edge = await startTestEdge({
       sites: [
         {
@@ -88,6 +96,21 @@ describe('proxy forwarding headers', () => {
     const received = upstream.requests.at(-1)!;
     assert.equal(received.headers.host, 'App.Example.test:8443');
     assert.equal(received.headers['x-forwarded-host'], 'App.Example.test:8443');
+  });
+
+  it('passes header bytes above 127 unchanged both ways', async () => {
+    const raw = await rawExchange(
+      edge.httpsPort,
+      Buffer.concat([
+        Buffer.from('GET /bytes HTTP/1.1\r\nHost: app.example.test\r\nX-Hi: '),
+        Buffer.from('café'),
+        Buffer.from('\r\nConnection: close\r\n\r\n'),
+      ]),
+      { tls: { servername: 'app.example.test' } },
+    );
+    assert.equal(statusOf(raw), 200);
+    assert.equal(upstream.requests.at(-1)!.headers['x-hi'], UTF8_CAFE_AS_LATIN1);
+    assert.match(raw, new RegExp(`\r\nX-U: ${UTF8_CAFE_AS_LATIN1}\r\n`, 'i'));
   });
 
   it('generates a request id, sends it upstream and returns it', async () => {

@@ -161,6 +161,45 @@ describe('proxy WebSocket', () => {
     assert.equal(headers.host, 'app.example.test');
   });
 
+  it('sends the absolute-form authority as Host in the handshake', async () => {
+    const raw = await rawExchange(
+      edge.httpsPort,
+      handshake('https://app.example.test/ws/').replace(
+        'Host: app.example.test',
+        'Host: evil.attacker.test',
+      ),
+      { tls: { servername: 'app.example.test' }, timeoutMs: 500 },
+    );
+    assert.equal(statusOf(raw), 101);
+    assert.equal(echo.handshakes.at(-1)!.host, 'app.example.test');
+  });
+
+  it('answers a handshake with two Host lines with 400', async () => {
+    const count = echo.handshakes.length;
+    const raw = await rawExchange(
+      edge.httpsPort,
+      handshake('https://app.example.test/ws/', 'Host: app.example.test\r\n'),
+      { tls: { servername: 'app.example.test' }, timeoutMs: 500 },
+    );
+    assert.equal(statusOf(raw), 400);
+    assert.equal(echo.handshakes.length, count);
+  });
+
+  it('passes header bytes above 127 through the handshake unchanged', async () => {
+    const request = Buffer.concat([
+      Buffer.from(handshake('/ws/', 'X-Hi: caf').slice(0, -2)),
+      Buffer.from([0xc3, 0xa9]),
+      Buffer.from('\r\n\r\n'),
+    ]);
+    const raw = await rawExchange(edge.httpsPort, request, {
+      tls: { servername: 'app.example.test' },
+      timeoutMs: 500,
+    });
+    assert.equal(statusOf(raw), 101);
+    const received = echo.handshakes.at(-1)!['x-hi'] as string;
+    assert.equal(Buffer.from(received, 'latin1').toString('hex'), '636166c3a9');
+  });
+
   it('accepts the Upgrade and Connection header variants browsers send', async () => {
     const variants = [
       'GET /ws/ HTTP/1.1\r\nHost: app.example.test\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n',
