@@ -57,12 +57,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
   try {
     edge = await startEdge(config, logger);
   } catch (error) {
-    logger.fatal({ err: errorMessage(error) }, 'start failed');
-    await flush(logger);
+    await reportStartFailure(error, logger);
     await demo?.stop();
-    process.stderr.write(
-      `caliente-edge: ${error instanceof ConfigError ? '' : 'start failed: '}${errorMessage(error)}\n`,
-    );
     return 1;
   }
 
@@ -83,6 +79,25 @@ export async function serveCommand(argv: string[]): Promise<number> {
   logger.info({}, 'edge stopped');
   await flush(logger);
   return 0;
+}
+
+/**
+ * Reports a failed start once. A configuration problem found while starting goes to stderr
+ * only, like one found while loading the file. Any other failure also gets a fatal log line.
+ */
+export async function reportStartFailure(
+  error: unknown,
+  logger: Logger,
+  stderr: NodeJS.WritableStream = process.stderr,
+): Promise<void> {
+  if (error instanceof ConfigError) {
+    stderr.write(`caliente-edge: ${errorMessage(error)}\n`);
+    return;
+  }
+
+  logger.fatal({ err: errorMessage(error) }, 'start failed');
+  await flush(logger);
+  stderr.write(`caliente-edge: start failed: ${errorMessage(error)}\n`);
 }
 
 function parseArgs(argv: string[]): { config?: string } | { error: string } | 'help' {

@@ -1,11 +1,28 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
-import type { ZodIssue } from 'zod';
 import { ConfigError, errorMessage } from '../errors.ts';
+import { checkConfigFiles } from './files.ts';
+import { countProblems, formatIssue, plainErrorMap } from './issues.ts';
 import { configSchema, type EdgeConfig } from './schema.ts';
 
-/** Reads, validates and freezes the YAML configuration at `file`. */
+export interface ParseConfigOptions {
+  /** Name of the configuration in the report, such as its file path. */
+  source?: string;
+  /** Folder that relative paths are resolved against; defaults to the working directory. */
+  baseDir?: string;
+  /**
+   * Also check that the files and folders the configuration names exist and are usable (static
+   * folders, certificate and key files, the ACME CA bundle). On for configuration files; off by
+   * default so that configurations built in memory, as tests do, may name paths never read.
+   */
+  checkFiles?: boolean;
+}
+
+/**
+ * Reads, validates and freezes the YAML configuration at `file`, including the checks of the
+ * files and folders it names.
+ */
 export function loadConfigFile(file: string): EdgeConfig {
   let text: string;
   try {
@@ -22,49 +39,42 @@ export function loadConfigFile(file: string): EdgeConfig {
     throw new ConfigError(`parsing config ${file}${where}: ${errorMessage(error)}`);
   }
 
-  return parseConfig(raw, { source: file, baseDir: path.dirname(path.resolve(file)) });
+  return parseConfig(raw, {
+    source: file,
+    baseDir: path.dirname(path.resolve(file)),
+    checkFiles: true,
+  });
 }
 
 /**
  * Validates a configuration object and returns it frozen, with relative paths made absolute
  * against `baseDir`. Every problem is reported at once, each with its path.
  */
-export function parseConfig(
-  raw: unknown,
-  options: { source?: string; baseDir?: string } = {},
-): EdgeConfig {
+export function parseConfig(raw: unknown, options: ParseConfigOptions = {}): EdgeConfig {
   const source = options.source ?? 'config';
-  const result = configSchema.safeParse(raw ?? {});
+  const baseDir = options.baseDir ?? process.cwd();
+  // File checks read the raw input, so a missing file is reported alongside schema problems.
+  const fileProblems = options.checkFiles === true ? checkConfigFiles(raw, baseDir) : [];
+
+  const result = configSchema.safeParse(raw ?? {}, { errorMap: plainErrorMap });
   if (!result.success) {
-    throw invalid(source, result.error.issues.map(formatIssue));
+    throw invalid(source, [...result.error.issues.map(formatIssue), ...fileProblems]);
   }
 
   const config = result.data;
-  const problems = checkReferences(config);
+  resolvePaths(config, baseDir);
+  const problems = [...checkReferences(config), ...fileProblems];
   if (problems.length > 0) throw invalid(source, problems);
 
-  resolvePaths(config, options.baseDir ?? process.cwd());
   return deepFreeze(config);
 }
 
 function invalid(source: string, problems: string[]): ConfigError {
   const list = problems.map((p) => `  - ${p}`).join('\n');
-  return new ConfigError(`invalid config ${source}: ${problems.length} problem(s)\n${list}`, problems);
-}
-
-/** Formats a zod issue as `sites[1].routes[0].path: must start with /`. */
-export function formatIssue(issue: ZodIssue): string {
-  return `${formatPath(issue.path)}: ${issue.message}`;
-}
-
-function formatPath(parts: (string | number)[]): string {
-  if (parts.length === 0) return '(top level)';
-  let out = '';
-  for (const part of parts) {
-    if (typeof part === 'number') out += `[${part}]`;
-    else out += out === '' ? part : `.${part}`;
-  }
-  return out;
+  return new ConfigError(
+    `invalid config ${source}: ${countProblems(problems.length)}\n${list}`,
+    problems,
+  );
 }
 
 /** Cross-field rules the schema cannot express: unique names, hosts and paths, known services. */
@@ -76,7 +86,9 @@ function checkReferences(config: EdgeConfig): string[] {
   config.sites.forEach((site, siteIndex) => {
     const at = `sites[${siteIndex}]`;
     if (siteNames.has(site.name)) {
-      problems.push(`${at}.name: duplicate site name ${site.name} (also sites[${siteNames.get(site.name)}])`);
+      problems.push(
+        `${at}.name: duplicate site name ${site.name} (also sites[${siteNames.get(site.name)}])`,
+      );
     }
     siteNames.set(site.name, siteIndex);
 

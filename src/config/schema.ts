@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { IMAGE_REPOSITORY, isAddressOrRange } from './formats.ts';
 
 /** Durations are milliseconds and sizes are bytes throughout the configuration. */
 export const DEFAULT_HEADERS_TIMEOUT_MS = 20_000;
@@ -31,6 +32,10 @@ export const DEFAULT_FAILED_ATTEMPTS_WINDOW_MS = 5 * 60 * 1000;
 
 const HOST_NAME = /^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 const SERVICE_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+const SERVICE_NAME_MESSAGE = 'must start with a letter or digit, then letters, digits, _ . or -';
+const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
+const ENV_NAME_MESSAGE =
+  'must be an environment variable name: A-Z, 0-9 and _, not starting with a digit';
 
 const durationMs = z.number().int().nonnegative();
 const positiveMs = z.number().int().positive();
@@ -103,7 +108,7 @@ const routeSchema = z
     /** Fixed upstream URL. */
     upstream: upstreamUrl.optional(),
     /** Name of a deployable service under `services`; the edge routes to its container. */
-    service: z.string().regex(SERVICE_NAME).optional(),
+    service: z.string().regex(SERVICE_NAME, SERVICE_NAME_MESSAGE).optional(),
     /** Directory of static files. */
     static: z.string().min(1).optional(),
     /** For static routes: answer unknown paths without a file extension with index.html. */
@@ -143,7 +148,7 @@ const healthCheckSchema = z
 
 const siteSchema = z
   .object({
-    name: z.string().regex(SERVICE_NAME, 'must be letters, digits, _ . or -'),
+    name: z.string().regex(SERVICE_NAME, SERVICE_NAME_MESSAGE),
     hosts: z.array(hostName).min(1),
     /** Docker network this site's containers are on. Requests from other networks are refused. */
     network: z.string().min(1).optional(),
@@ -220,7 +225,9 @@ const serviceSchema = z
     /** Name of the running container (the Compose container name). */
     container: z.string().min(2),
     /** Repository that deploys may use, such as ghcr.io/owner/caliente-backend. */
-    image: z.string().min(1),
+    image: z.string().regex(IMAGE_REPOSITORY, {
+      message: 'must be an image repository without tag or digest, such as ghcr.io/owner/app',
+    }),
     /** Port the container listens on. */
     port: z.number().int().min(1).max(65535),
     /** Key under `deploy.environments` whose secret may deploy this service. */
@@ -241,7 +248,7 @@ const serviceSchema = z
 const environmentSchema = z
   .object({
     /** Name of the environment variable holding this environment's deploy secret. */
-    secretEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name'),
+    secretEnv: z.string().regex(ENV_NAME, ENV_NAME_MESSAGE),
   })
   .strict();
 
@@ -251,7 +258,7 @@ const registryAuthSchema = z
     registry: z.string().min(1),
     username: z.string().min(1),
     /** Name of the environment variable holding the token. */
-    passwordEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name'),
+    passwordEnv: z.string().regex(ENV_NAME, ENV_NAME_MESSAGE),
   })
   .strict();
 
@@ -281,7 +288,7 @@ const adminSchema = z
     /** Name of the environment variable holding the scrypt hash of the admin password. */
     passwordHashEnv: z
       .string()
-      .regex(/^[A-Z_][A-Z0-9_]*$/)
+      .regex(ENV_NAME, ENV_NAME_MESSAGE)
       .default('EDGE_ADMIN_PASSWORD_HASH'),
     sessionTtlMs: positiveMs.default(12 * 60 * 60 * 1000),
   })
@@ -292,7 +299,13 @@ export const configSchema = z
     listen: listenSchema.default({}),
     timeouts: timeoutsSchema.default({}),
     /** Peers (IP or CIDR) whose X-Forwarded-* headers are kept and extended. */
-    trustedProxies: z.array(z.string()).default([]),
+    trustedProxies: z
+      .array(
+        z.string().refine(isAddressOrRange, (value) => ({
+          message: `${value} is not an IP address or CIDR range`,
+        })),
+      )
+      .default([]),
     /** Folder for certificates and ACME accounts. */
     certsDir: z.string().default('certs'),
     /** Folder for deploy state and history. */
@@ -307,7 +320,9 @@ export const configSchema = z
       .default({}),
     tls: tlsSchema.default({}),
     sites: z.array(siteSchema).min(1),
-    services: z.record(z.string().regex(SERVICE_NAME), serviceSchema).default({}),
+    services: z
+      .record(z.string().regex(SERVICE_NAME, SERVICE_NAME_MESSAGE), serviceSchema)
+      .default({}),
     docker: dockerSchema.default({}),
     deploy: deploySchema.default({}),
     admin: adminSchema.default({}),

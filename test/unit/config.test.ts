@@ -62,6 +62,6 @@ describe('config', () => {
 describe('config acme', () => {
   it('requires an explicit ACME directory', () => {
     const bad = { ...minimal, tls: { acme: { email: 'ops@example.com', termsOfServiceAgreed: true } } };
-    assert.throws(() => parseConfig(bad), /tls\.acme\.directory: Required/);
+    assert.throws(() => parseConfig(bad), /tls\.acme\.directory: is required/);
   });
 });
