@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
+import { DEMO_HEALTH_PATH } from './config/demo.ts';
 
 /** Longest message the demo echo accepts. */
 const MAX_ECHO_BYTES = 64 * 1024;
@@ -14,10 +15,15 @@ export interface DemoApi {
 /**
  * Starts the demo API on 127.0.0.1 at a free port. `/api/` answers with what the backend
  * learned from the edge (site, Host, forwarding headers), so the page shows that routing and
- * headers work; `/api/ws` echoes every message.
+ * headers work; `/api/health` returns 200 for the health monitor; `/api/ws` echoes every message.
  */
 export async function startDemoApi(siteOfHost: (host: string) => string): Promise<DemoApi> {
   const server = http.createServer((req, res) => {
+    if (req.url === DEMO_HEALTH_PATH) {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"status":"ok"}');
+      return;
+    }
     const host = (req.headers.host ?? '').replace(/:\d+$/, '');
     const body = JSON.stringify({
       site: siteOfHost(host),

@@ -9,6 +9,8 @@ import { createLogger, type Logger } from './log.ts';
 
 /** Maximum time a log line waits in the asynchronous log buffer. */
 const LOG_FLUSH_INTERVAL_MS = 1_000;
+/** A stop signal repeated within this time is the same request delivered twice. */
+const DUPLICATE_SIGNAL_WINDOW_MS = 1_000;
 
 const USAGE = `usage: caliente-edge serve [--config FILE]
 
@@ -52,6 +54,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
   }
 
   exitOnUncaughtException();
+  // Listening from here on: a signal that arrives while the edge starts stops it once started,
+  // instead of killing the process with Node's default action.
+  const stopSignal = nextStopSignal();
   const logger = createLogger({ level: config.log.level });
   let edge: RunningEdge;
   try {
@@ -71,7 +76,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const flushTimer = setInterval(() => logger.flush(), LOG_FLUSH_INTERVAL_MS).unref();
   await flush(logger);
 
-  const signal = await nextStopSignal();
+  const signal = await stopSignal;
   logger.info({ signal, graceMs: config.timeouts.shutdownGraceMs }, 'stopping');
   await edge.stop();
   await demo?.stop();
@@ -141,15 +146,27 @@ function printDemoUrls(httpsPort: number): void {
   );
 }
 
+/**
+ * Resolves with the first SIGTERM or SIGINT. The listeners stay installed, so a repeat does not
+ * kill the process mid-shutdown: under `npm start`, Ctrl+C reaches the edge twice (from the
+ * terminal and forwarded by npm), and that duplicate is ignored. A repeat after
+ * DUPLICATE_SIGNAL_WINDOW_MS exits at once with code 1, for an operator who does not want to wait.
+ */
 function nextStopSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
-    const stop = (signal: NodeJS.Signals): void => {
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
-      resolve(signal);
+    let firstAt = 0;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (firstAt === 0) {
+        firstAt = Date.now();
+        resolve(signal);
+        return;
+      }
+      if (Date.now() - firstAt < DUPLICATE_SIGNAL_WINDOW_MS) return;
+      process.stderr.write(`caliente-edge: ${signal} again, exiting without waiting\n`);
+      process.exit(1);
     };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
   });
 }
 

@@ -9,6 +9,8 @@ import type { EdgeConfig } from './schema.ts';
 export const DEMO_HTTP_PORT = 8080;
 export const DEMO_HTTPS_PORT = 8443;
 export const DEMO_HOSTS = { staging: 'staging.localhost', prod: 'app.localhost' } as const;
+/** Path of the demo API's health endpoint, probed by the health monitor. */
+export const DEMO_HEALTH_PATH = '/api/health';
 
 /** Folder of the demo frontend, next to src/ (and next to dist/ in a build). */
 export const DEMO_FRONTEND_DIR = fileURLToPath(new URL('../../demo/', import.meta.url));
@@ -33,6 +35,8 @@ export function demoConfig(options: DemoConfigOptions): EdgeConfig {
     { path: '/api/', upstream: api },
     { path: '/', static: DEMO_FRONTEND_DIR, spa: true },
   ];
+  // The demo API returns 404 for the default probe path `/`, which is not an API path.
+  const healthCheck = { path: DEMO_HEALTH_PATH };
   return parseConfig(
     {
       listen: {
@@ -43,8 +47,8 @@ export function demoConfig(options: DemoConfigOptions): EdgeConfig {
       certsDir: path.join(dir, 'certs'),
       stateDir: path.join(dir, 'state'),
       sites: [
-        { name: 'staging', hosts: [DEMO_HOSTS.staging], hsts: false, routes },
-        { name: 'prod', hosts: [DEMO_HOSTS.prod], hsts: false, routes },
+        { name: 'staging', hosts: [DEMO_HOSTS.staging], hsts: false, healthCheck, routes },
+        { name: 'prod', hosts: [DEMO_HOSTS.prod], hsts: false, healthCheck, routes },
       ],
     },
     { source: 'embedded demo config' },

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { httpRequest, httpsRequest, waitUntil } from '../support/upstreams.ts';
@@ -60,6 +61,13 @@ describe('demo mode', () => {
     });
   }
 
+  it('starts with both demo upstreams healthy', async () => {
+    const verdicts = (): string[] => stdout.match(/"msg":"upstream (un)?healthy"/g) ?? [];
+    await waitUntil(() => verdicts().length >= 2, 30_000, 'first health verdicts');
+    assert.doesNotMatch(stdout, /unhealthy/);
+    assert.deepEqual(verdicts(), ['"msg":"upstream healthy"', '"msg":"upstream healthy"']);
+  });
+
   it('redirects plain HTTP to HTTPS', async () => {
     const response = await httpRequest(httpPort, { host: 'app.localhost', path: '/x?y=1' });
     assert.equal(response.status, 308);
@@ -83,5 +91,90 @@ describe('demo mode', () => {
     socket.send('hello demo');
     assert.equal(await echoed, 'hello demo');
     socket.close();
+  });
+});
+
+describe('npm start', () => {
+  /** Starts `npm start` in its own process group, as a terminal runs it. */
+  function startDemo(): {
+    child: ReturnType<typeof spawn>;
+    output: () => string;
+    closed: Promise<number | string>;
+  } {
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      EDGE_DEMO_HTTP_PORT: '0',
+      EDGE_DEMO_HTTPS_PORT: '0',
+    };
+    delete env.EDGE_CONFIG;
+    const child = spawn('npm', ['start'], { env, detached: true });
+    groups.push(child.pid!);
+    let output = '';
+    child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    // `close` waits for every process holding the output pipes, the edge under npm included.
+    const closed = new Promise<number | string>((resolve) =>
+      child.on('close', (code, signal) => resolve(code ?? `${signal}`)),
+    );
+    return { child, output: () => output, closed };
+  }
+
+  async function httpsPortOf(output: () => string): Promise<number> {
+    await waitUntil(() => /"msg":"edge started"/.test(output()), 90_000, 'edge start');
+    return Number(/staging: +https:\/\/staging\.localhost:(\d+)\//.exec(output())![1]);
+  }
+
+  /** Resolves with the exit code of npm once every process of the demo is gone. */
+  function exitCodeOf(demo: ReturnType<typeof startDemo>): Promise<number | string> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<string>((resolve) => {
+      timer = setTimeout(() => resolve('still running after 30 s'), 30_000);
+    });
+    return Promise.race([demo.closed, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  const groups: number[] = [];
+  after(() => {
+    // A failed test can leave the edge running without npm, in the same process group.
+    for (const group of groups) {
+      try {
+        process.kill(-group, 'SIGKILL');
+      } catch {
+        // The group is already gone.
+      }
+    }
+  });
+
+  function refusesConnections(port: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const socket = net.connect({ host: '127.0.0.1', port });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(false);
+      });
+      socket.once('error', () => resolve(true));
+    });
+  }
+
+  it('stops the edge on SIGTERM to the npm process', async () => {
+    const demo = startDemo();
+    const port = await httpsPortOf(demo.output);
+    demo.child.kill('SIGTERM');
+
+    assert.equal(await exitCodeOf(demo), 0);
+    assert.match(demo.output(), /"msg":"edge stopped"/);
+    assert.equal(await refusesConnections(port), true);
+  });
+
+  it('stops the edge cleanly on Ctrl+C', async () => {
+    const demo = startDemo();
+    const port = await httpsPortOf(demo.output);
+    // A terminal sends SIGINT to the whole foreground process group; npm forwards another.
+    process.kill(-demo.child.pid!, 'SIGINT');
+
+    assert.equal(await exitCodeOf(demo), 0);
+    assert.equal(demo.output().match(/"msg":"stopping"/g)?.length, 1);
+    assert.match(demo.output(), /"msg":"edge stopped"/);
+    assert.equal(await refusesConnections(port), true);
   });
 });
