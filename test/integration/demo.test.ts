@@ -22,10 +22,13 @@ describe('demo mode', () => {
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
 
   before(async () => {
+    // The URLs go straight to stdout while log lines pass through a buffer, so either can come first.
     await waitUntil(
-      () => /production: https:\/\/app\.localhost:\d+\//.test(stdout),
+      () =>
+        /production: https:\/\/app\.localhost:\d+\//.test(stdout) &&
+        /"listening"[^\n]*\n/.test(stdout),
       90_000,
-      `demo URLs (stderr: ${stderr})`,
+      `demo URLs and listening line (stderr: ${stderr})`,
     );
     httpsPort = Number(/staging: +https:\/\/staging\.localhost:(\d+)\//.exec(stdout)![1]);
     const listening = JSON.parse(
