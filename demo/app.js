@@ -1,4 +1,3 @@
-/* global document, location, fetch, WebSocket */
 // Demo page logic: shows which site answered and sends messages to the WebSocket echo.
 const siteLabel = document.getElementById('site');
 const hostLabel = document.getElementById('host');

@@ -1,7 +1,6 @@
 // Preloaded (node --import) into the deploy CLI in the end-to-end test: resolves the names in
 // E2E_RESOLVE_LOOPBACK (comma-separated) to 127.0.0.1, where Docker publishes the edge's port,
 // the way an /etc/hosts entry would. Everything else resolves as usual.
-/* global process */
 import dns from 'node:dns';
 
 const names = new Set((process.env.E2E_RESOLVE_LOOPBACK ?? '').split(',').filter(Boolean));
