@@ -16,6 +16,6 @@ export default tseslint.config(
   {
     files: ['test/fixtures/**/*.js'],
     languageOptions: { sourceType: 'commonjs' },
-    rules: { '@typescript-eslint/no-require-imports': 'off' },
+    rules: { '@typescript-eslint/no-require-imports': 'off', 'no-redeclare': 'off' },
   },
 );
