@@ -4,7 +4,7 @@ import type { EdgeApi, EdgeRequest } from '../edge-api.ts';
 import { EdgeError, errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { DeployAuth } from './auth.ts';
-import { configuredService, parseDeployBody, parseRollbackBody, peekService } from './request.ts';
+import { configuredService, parseDeployBody, parseRollbackBody } from './request.ts';
 import { DeployRun, finalLine, type ProgressLine } from './run.ts';
 import type { EdgeDeployService } from './service.ts';
 import { signedContent, SIGNATURE_HEADER, TIMESTAMP_HEADER } from './signature.ts';
@@ -61,11 +61,7 @@ async function handle(
     await handler(options, request, body, environment);
   } catch (error) {
     const edgeError = toEdgeError(error);
-    if (
-      edgeError.status === 401 ||
-      edgeError.status === 403 ||
-      edgeError.code === 'EDGE_DEPLOY_DISABLED'
-    ) {
+    if (edgeError.status === 401 || edgeError.status === 403) {
       auth.recordFailure(request.clientAddress);
     }
     options.logger.warn(
@@ -74,6 +70,7 @@ async function handle(
         clientAddress: request.clientAddress,
         code: edgeError.code,
         err: edgeError.message,
+        ...logOnlyContext(edgeError),
       },
       'deploy request rejected',
     );
@@ -81,23 +78,12 @@ async function handle(
   }
 }
 
-/** Verifies the signature; returns the environment whose secret signed the request. */
+/**
+ * Verifies the signature and returns the environment whose secret signed the request. Nothing in
+ * the body is read before, so an unsigned request learns nothing about services or environments.
+ */
 function authenticate(options: DeployApiOptions, request: EdgeRequest, body: string): string {
   const { req } = request;
-  const service = peekService(body);
-  const environment =
-    service !== undefined ? options.config.services[service]?.environment : undefined;
-  const disabled = environment !== undefined ? options.auth.disabledReason(environment) : undefined;
-  if (disabled !== undefined) {
-    throw new EdgeError(
-      'EDGE_DEPLOY_DISABLED',
-      `deploys are disabled for environment ${environment}: ${disabled}`,
-      {
-        status: 503,
-      },
-    );
-  }
-
   return options.auth.verify({
     clientAddress: request.clientAddress,
     timestamp: headerValue(req.headers[TIMESTAMP_HEADER]),
@@ -247,6 +233,12 @@ function sendError(res: ServerResponse, error: EdgeError): void {
     { error: { code: error.code, message: error.message, ...publicContext(error) } },
     headers,
   );
+}
+
+/** Returns what the log may show beyond the response: why a signature was not accepted. */
+function logOnlyContext(error: EdgeError): Record<string, unknown> {
+  const reason = error.context.reason;
+  return typeof reason === 'string' ? { reason } : {};
 }
 
 function publicContext(error: EdgeError): Record<string, unknown> {

@@ -2,6 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { EdgeConfig } from '../config/schema.ts';
 import { EdgeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { FailureLimiter } from './failure-limiter.ts';
 import { SIGNATURE_PREFIX } from './signature.ts';
 
 /** Shorter secrets are treated as unset: HMAC keys should carry at least 128 bits. */
@@ -29,20 +30,25 @@ export interface DeployAuthOptions {
 /**
  * Checks signed deploy requests: HMAC-SHA256 over `${timestamp}.${content}` with the secret of
  * one environment, compared in constant time, within the allowed clock skew, never twice.
- * Failed attempts are counted per client address, and past the limit the address gets 429
- * until its window ends.
+ * Failed attempts are counted per client (IPv6 per /64), and past the limit the client gets
+ * 429 until its window ends.
  */
 export class DeployAuth {
   private readonly secrets = new Map<string, Buffer>();
   private readonly disabled = new Map<string, string>();
   private readonly seen = new Map<string, number>();
-  private readonly failures = new Map<string, { count: number; windowEnd: number }>();
+  private readonly failures: FailureLimiter;
   private readonly config: EdgeConfig;
   private readonly now: () => number;
 
   constructor(options: DeployAuthOptions) {
     this.config = options.config;
     this.now = options.now ?? Date.now;
+    this.failures = new FailureLimiter({
+      maxFailures: options.config.deploy.maxFailedAttempts,
+      windowMs: options.config.deploy.failedAttemptsWindowMs,
+      now: this.now,
+    });
     const env = options.env ?? process.env;
 
     for (const [name, environment] of Object.entries(options.config.deploy.environments)) {
@@ -61,18 +67,12 @@ export class DeployAuth {
     }
   }
 
-  /** Returns why deploys of `environment` are disabled, or undefined when they are enabled. */
-  disabledReason(environment: string): string | undefined {
-    return this.disabled.get(environment);
-  }
-
   /** Rejects with 429 when `clientAddress` has used up its failed attempts. */
   checkRateLimit(clientAddress: string): void {
-    const entry = this.failures.get(clientAddress);
-    if (entry === undefined || entry.windowEnd <= this.now()) return;
-    if (entry.count < this.config.deploy.maxFailedAttempts) return;
+    const retryAfterMs = this.failures.retryAfterMs(clientAddress);
+    if (retryAfterMs === 0) return;
 
-    const retryAfterSeconds = Math.ceil((entry.windowEnd - this.now()) / 1000);
+    const retryAfterSeconds = Math.ceil(retryAfterMs / 1000);
     throw new EdgeError(
       'EDGE_DEPLOY_RATE_LIMITED',
       'too many failed deploy requests from this address',
@@ -83,36 +83,18 @@ export class DeployAuth {
     );
   }
 
-  /** Counts a rejected request against its client address. */
+  /** Counts a rejected request against its client. */
   recordFailure(clientAddress: string): void {
-    const now = this.now();
-    const entry = this.failures.get(clientAddress);
-    if (entry === undefined || entry.windowEnd <= now) {
-      this.failures.set(clientAddress, {
-        count: 1,
-        windowEnd: now + this.config.deploy.failedAttemptsWindowMs,
-      });
-      this.pruneFailures(now);
-      return;
-    }
-    entry.count++;
+    this.failures.recordFailure(clientAddress);
   }
 
   /**
    * Verifies the signature and returns the environment whose secret made it. Throws 401 for a
-   * missing, malformed, expired, replayed or wrong signature and 503 when no environment has a
-   * secret.
+   * missing, malformed, expired, replayed or wrong signature. A request for a disabled
+   * environment gets the same 401 as any wrong signature, so the response does not tell an
+   * unauthenticated caller which environments are disabled or why; the log does.
    */
   verify(request: SignedRequest): string {
-    if (this.secrets.size === 0) {
-      throw new EdgeError(
-        'EDGE_DEPLOY_DISABLED',
-        'deploys are disabled: no environment has a deploy secret',
-        {
-          status: 503,
-        },
-      );
-    }
     const { timestamp, signature } = request;
     if (timestamp === undefined || signature === undefined) {
       throw unauthorized('missing X-Edge-Timestamp or X-Edge-Signature header');
@@ -123,7 +105,7 @@ export class DeployAuth {
     this.checkSkew(Number(timestamp) * 1000);
 
     const environment = this.matchSecret(timestamp, request.content, signature);
-    if (environment === undefined) throw unauthorized('invalid signature');
+    if (environment === undefined) throw unauthorized('invalid signature', this.disabledSummary());
 
     this.rememberSignature(signature, Number(timestamp) * 1000);
     return environment;
@@ -160,13 +142,17 @@ export class DeployAuth {
     this.seen.set(signature, signedAt + this.config.deploy.maxClockSkewMs + 1);
   }
 
-  private pruneFailures(now: number): void {
-    for (const [address, entry] of this.failures) {
-      if (entry.windowEnd <= now) this.failures.delete(address);
-    }
+  /** Returns, for the log only, which environments cannot match any signature and why. */
+  private disabledSummary(): string | undefined {
+    if (this.disabled.size === 0) return undefined;
+
+    const list = [...this.disabled].map(([name, reason]) => `${name} (${reason})`).join(', ');
+    return `deploys are disabled for environment ${list}`;
   }
 }
 
-function unauthorized(message: string): EdgeError {
-  return new EdgeError('EDGE_DEPLOY_UNAUTHORIZED', message, { status: 401 });
+/** Builds a 401. `reason` goes to the log line of the rejection, never to the response. */
+function unauthorized(message: string, reason?: string): EdgeError {
+  const context = reason === undefined ? {} : { reason };
+  return new EdgeError('EDGE_DEPLOY_UNAUTHORIZED', message, { status: 401, context });
 }

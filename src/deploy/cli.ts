@@ -21,7 +21,8 @@ options:
   --image IMAGE           image to deploy: the service's repository with a tag or @sha256 digest
   --commit SHA            commit recorded with the deploy (default: $GITHUB_SHA)
   --ref REF               branch or tag recorded with the deploy (default: $GITHUB_REF_NAME)
-  --idempotency-key KEY   repeat-safe key: the same key returns the earlier deploy's result
+  --idempotency-key KEY   retry-safe key: a repeat of the same deploy returns the earlier
+                          deploy's result; the key used with another service or image fails
   --secret-env NAME       environment variable holding the deploy secret (default: ${DEFAULT_SECRET_ENV})
   --ca FILE               PEM file of CA certificates to trust instead of the system ones
   --json                  print the raw NDJSON progress lines

@@ -1,9 +1,11 @@
 import { z } from 'zod';
 import type { EdgeConfig, ServiceConfig } from '../config/schema.ts';
+import { formatPath, plainErrorMap } from '../config/issues.ts';
 import { EdgeError } from '../errors.ts';
 
-const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
-const DIGEST = /^sha256:[0-9a-f]{64}$/;
+/** A Docker tag: at most 128 characters, not starting with `.` or `-`. */
+const TAG = '[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}';
+const DIGEST = 'sha256:[0-9a-f]{64}';
 const PRINTABLE = /^[\x21-\x7e]+$/;
 
 const textField = (max: number) =>
@@ -39,16 +41,6 @@ export function parseRollbackBody(raw: string, config: EdgeConfig): { service: s
   return body;
 }
 
-/** Returns `service` from a body without validating anything, or undefined. */
-export function peekService(raw: string): string | undefined {
-  try {
-    const value = (JSON.parse(raw) as { service?: unknown }).service;
-    return typeof value === 'string' ? value : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Returns the configuration of a deployable service; 404 for any other name. */
 export function configuredService(config: EdgeConfig, name: string): ServiceConfig {
   const service = Object.hasOwn(config.services, name) ? config.services[name] : undefined;
@@ -67,23 +59,26 @@ export function configuredService(config: EdgeConfig, name: string): ServiceConf
 
 /**
  * Accepts only `<repository>:<tag>`, `<repository>@sha256:<hex>` or both, where the repository
- * is exactly the one configured for the service.
+ * is exactly the one configured for the service. The whole reference must match, so nothing can
+ * follow the digest.
  */
 export function checkImage(image: string, service: ServiceConfig, name: string): void {
   const repository = service.image;
-  const rest = image.startsWith(repository) ? image.slice(repository.length) : undefined;
-  const [tagPart, digest] = (rest ?? '').split('@', 2) as [string, string | undefined];
-  const tagOk =
-    tagPart === '' ? digest !== undefined : tagPart.startsWith(':') && TAG.test(tagPart.slice(1));
-  const digestOk = digest === undefined || DIGEST.test(digest);
+  const pattern = new RegExp(`^${escapeRegExp(repository)}(?::(${TAG}))?(?:@(${DIGEST}))?$`);
+  const match = pattern.exec(image);
+  const hasTagOrDigest = match !== null && (match[1] !== undefined || match[2] !== undefined);
 
-  if (rest === undefined || !tagOk || !digestOk || image.includes('..') || /\s/.test(image)) {
+  if (!hasTagOrDigest) {
     throw new EdgeError(
       'EDGE_DEPLOY_IMAGE_REJECTED',
       `image ${JSON.stringify(image)} is not allowed for service ${name}: use ${repository}:<tag> or ${repository}@sha256:<digest>`,
       { status: 400, context: { service: name, image, repository } },
     );
   }
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 function parseStrict<T>(raw: string, schema: z.ZodType<T>): T {
@@ -94,10 +89,10 @@ function parseStrict<T>(raw: string, schema: z.ZodType<T>): T {
     throw badRequest('request body is not valid JSON');
   }
 
-  const result = schema.safeParse(value);
+  const result = schema.safeParse(value, { errorMap: plainErrorMap });
   if (!result.success) {
     const problems = result.error.issues.map(
-      (issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`,
+      (issue) => `${issue.path.length > 0 ? formatPath(issue.path) : 'body'}: ${issue.message}`,
     );
     throw badRequest(`invalid request body: ${problems.join('; ')}`);
   }

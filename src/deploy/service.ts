@@ -39,6 +39,8 @@ export interface EdgeDeployServiceOptions {
 /**
  * Runs deploys, one per service at a time, and keeps their history. A request repeating an
  * idempotency key gets the earlier deploy (still running or finished) instead of a new one.
+ * Keys are shared by the services of one deploy environment, and a key reused for another
+ * service or image is rejected.
  */
 export class EdgeDeployService implements DeployService {
   private readonly options: EdgeDeployServiceOptions;
@@ -87,12 +89,16 @@ export class EdgeDeployService implements DeployService {
   }
 
   /**
-   * Starts a deploy and returns its run, or the finished record for a repeated idempotency key.
-   * Throws 409 while another deploy of the service runs and 503 when Docker is unreachable.
+   * Starts a deploy and returns its run, or the earlier run or record for a repeated idempotency
+   * key. Throws 422 for a key used before with another service or image, 409 while another
+   * deploy of the service runs and 503 when Docker is unreachable.
    */
   async start(request: DeployRequest): Promise<DeployRun | DeployEntry> {
     const earlier = this.findByKey(request);
-    if (earlier !== undefined) return earlier;
+    if (earlier !== undefined) {
+      checkSameDeploy(request, earlier instanceof DeployRun ? earlier.entry : earlier);
+      return earlier;
+    }
 
     this.checkNotRunning(request.service);
     const engine = await this.reachableEngine();
@@ -100,7 +106,7 @@ export class EdgeDeployService implements DeployService {
 
     const run = new DeployRun(newEntry(request), (entry) => this.options.store.saveRecord(entry));
     this.running.set(request.service, run);
-    if (request.idempotencyKey) this.byKey.set(keyOf(request.service, request.idempotencyKey), run);
+    if (request.idempotencyKey) this.byKey.set(this.keyOf(request), run);
     this.options.store.saveRecord(run.entry);
     void this.execute(engine, run);
     return run;
@@ -129,7 +135,7 @@ export class EdgeDeployService implements DeployService {
 
     run.finish(failure);
     this.running.delete(entry.service);
-    if (entry.idempotencyKey) this.byKey.delete(keyOf(entry.service, entry.idempotencyKey));
+    if (entry.idempotencyKey) this.byKey.delete(this.keyOf(entry));
     if (failure === undefined) {
       logger.info(
         { image: entry.image, digest: entry.digest, durationMs: entry.durationMs },
@@ -160,12 +166,28 @@ export class EdgeDeployService implements DeployService {
     await recoverJournal(engine, this.options.store, journal, name, logger);
   }
 
+  /** Finds the deploy that used the request's idempotency key in the service's environment. */
   private findByKey(request: DeployRequest): DeployRun | DeployEntry | undefined {
-    if (!request.idempotencyKey) return undefined;
-    return (
-      this.byKey.get(keyOf(request.service, request.idempotencyKey)) ??
-      this.options.store.findByIdempotencyKey(request.service, request.idempotencyKey)
+    const key = request.idempotencyKey;
+    if (!key) return undefined;
+
+    const running = this.byKey.get(this.keyOf(request));
+    if (running !== undefined) return running;
+
+    const environment = this.environmentOf(request.service);
+    return this.options.store.findByIdempotencyKey(
+      key,
+      (service) => this.environmentOf(service) === environment,
     );
+  }
+
+  /** Returns the map key of a keyed deploy: its environment and idempotency key. */
+  private keyOf(deploy: { service: string; idempotencyKey?: string }): string {
+    return `${this.environmentOf(deploy.service)}\u0000${deploy.idempotencyKey ?? ''}`;
+  }
+
+  private environmentOf(service: string): string | undefined {
+    return this.options.config.services[service]?.environment;
   }
 
   private checkNotRunning(service: string): void {
@@ -223,6 +245,21 @@ function newEntry(request: DeployRequest): DeployEntry {
   };
 }
 
-function keyOf(service: string, key: string): string {
-  return `${service}\u0000${key}`;
+/**
+ * Rejects a repeated idempotency key whose request differs from the deploy that first used it.
+ * 422 is the status the IETF Idempotency-Key draft (draft-ietf-httpapi-idempotency-key-header)
+ * gives a key reused with a different payload.
+ */
+function checkSameDeploy(request: DeployRequest, earlier: DeployEntry): void {
+  if (request.service === earlier.service && request.image === earlier.image) return;
+
+  throw new EdgeError(
+    'EDGE_DEPLOY_KEY_REUSED',
+    `idempotencyKey ${request.idempotencyKey} was already used by deploy ${earlier.id} of ` +
+      `service ${earlier.service} with image ${earlier.image}; use a new key for a different deploy`,
+    {
+      status: 422,
+      context: { service: request.service, image: request.image, deployId: earlier.id },
+    },
+  );
 }

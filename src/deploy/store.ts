@@ -67,10 +67,17 @@ export class DeployStore {
     return this.state.history.find((entry) => entry.id === id);
   }
 
-  findByIdempotencyKey(service: string, key: string): DeployEntry | undefined {
-    return this.state.history.find(
-      (entry) => entry.service === service && entry.idempotencyKey === key,
-    );
+  /** Returns the newest record with idempotency key `key` of a service that `inScope` accepts. */
+  findByIdempotencyKey(
+    key: string,
+    inScope: (service: string) => boolean,
+  ): DeployEntry | undefined {
+    const history = this.state.history;
+    for (let index = history.length - 1; index >= 0; index--) {
+      const entry = history[index]!;
+      if (entry.idempotencyKey === key && inScope(entry.service)) return entry;
+    }
+    return undefined;
   }
 
   /** Inserts or replaces a record and trims the service's history to the limit. */

@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
+import { parseConfig } from '../../src/config/load.ts';
+import { checkImage } from '../../src/deploy/request.ts';
 import { sign } from '../../src/deploy/signature.ts';
+import { EdgeError } from '../../src/errors.ts';
 import {
   deployTestConfig,
   newSecret,
@@ -17,6 +20,7 @@ import {
 import { countingEngine, FakeEngine } from '../support/fake-docker.ts';
 
 const REPO = 'registry.example.test/acme/web';
+const DIGEST = `sha256:${'ab'.repeat(32)}`;
 
 describe('deploy auth', () => {
   const prodSecret = newSecret();
@@ -152,6 +156,12 @@ describe('deploy auth', () => {
       [{ service: 'web', image: `${REPO}:v2 --privileged` }, 'EDGE_DEPLOY_IMAGE_REJECTED'],
       [{ service: 'web', image: `${REPO}@sha256:1234` }, 'EDGE_DEPLOY_IMAGE_REJECTED'],
       [{ service: 'web', image: REPO }, 'EDGE_DEPLOY_IMAGE_REJECTED'],
+      [{ service: 'web', image: `${REPO}@${DIGEST}@evil.test/x:1` }, 'EDGE_DEPLOY_IMAGE_REJECTED'],
+      [
+        { service: 'web', image: `${REPO}:v2@${DIGEST}@evil.test/x:1` },
+        'EDGE_DEPLOY_IMAGE_REJECTED',
+      ],
+      [{ service: 'web', image: `${REPO}:v2@evil.test/x:1` }, 'EDGE_DEPLOY_IMAGE_REJECTED'],
       [{ service: 'web', image: `${REPO}:v2`, env: ['ADMIN=1'] }, 'EDGE_DEPLOY_BAD_REQUEST'],
       [{ service: 'web', image: `${REPO}:v2`, command: ['sh'] }, 'EDGE_DEPLOY_BAD_REQUEST'],
       ['{"service":', 'EDGE_DEPLOY_BAD_REQUEST'] as unknown as [Record<string, unknown>, string],
@@ -163,6 +173,30 @@ describe('deploy auth', () => {
         headers: fresh(),
       });
       await rejected(response, 400, code);
+    }
+  });
+
+  it('rejects partly matching image references', async () => {
+    const images = [
+      `${REPO}:v2\n`,
+      `${REPO}:`,
+      `${REPO}:.v2`,
+      `${REPO}:-v2`,
+      `${REPO}:v2:v3`,
+      `${REPO}:${'a'.repeat(129)}`,
+      `${REPO}/sub:v2`,
+      `${REPO}@${DIGEST.toUpperCase()}`,
+      `${REPO}@sha256:${'ab'.repeat(33)}`,
+      `${REPO}@${DIGEST}:v2`,
+      `${REPO}@`,
+    ];
+    for (const image of images) {
+      const response = await signedRequest(api.url, '/_edge/deploy', {
+        body: { service: 'web', image },
+        secret: prodSecret,
+        headers: fresh(),
+      });
+      await rejected(response, 400, 'EDGE_DEPLOY_IMAGE_REJECTED');
     }
   });
 
@@ -194,6 +228,32 @@ describe('deploy auth', () => {
     });
     assert.ok(Number(limited.headers.get('retry-after')) > 0);
     await rejected(limited, 429, 'EDGE_DEPLOY_RATE_LIMITED');
+  });
+
+  it('rate-limits an IPv6 /64 as one client', async () => {
+    for (const address of ['2001:db8:7:1::1', '2001:db8:7:1::2', '2001:db8:7:1:aaaa::3']) {
+      const response = await signedRequest(api.url, '/_edge/deploy', {
+        body,
+        secret: newSecret(),
+        headers: { 'x-test-client': address },
+      });
+      assert.equal(response.status, 401);
+      await response.body?.cancel();
+    }
+
+    const limited = await signedRequest(api.url, '/_edge/deploy', {
+      body,
+      secret: prodSecret,
+      headers: { 'x-test-client': '2001:db8:7:1:ffff:ffff:ffff:ffff' },
+    });
+    await rejected(limited, 429, 'EDGE_DEPLOY_RATE_LIMITED');
+
+    const otherPrefix = await signedRequest(api.url, '/_edge/deploy', {
+      body: { service: 'web' },
+      secret: prodSecret,
+      headers: { 'x-test-client': '2001:db8:7:2::1' },
+    });
+    await rejected(otherPrefix, 400, 'EDGE_DEPLOY_BAD_REQUEST');
   });
 
   it('rejects a replayed request', async () => {
@@ -255,48 +315,142 @@ describe('deploy auth', () => {
   });
 });
 
+describe('deploy image check', () => {
+  const config = parseConfig({
+    sites: [{ name: 'prod', hosts: ['app.example.test'], routes: [{ path: '/', service: 'web' }] }],
+    services: {
+      web: {
+        container: 'svc-web',
+        image: '127.0.0.1:5000/team/web',
+        port: 80,
+        environment: 'prod',
+      },
+    },
+    deploy: { environments: { prod: { secretEnv: PROD_SECRET_ENV } } },
+  });
+  const service = config.services.web!;
+
+  for (const image of [
+    '127.0.0.1:5000/team/web:v2',
+    `127.0.0.1:5000/team/web@${DIGEST}`,
+    `127.0.0.1:5000/team/web:v2@${DIGEST}`,
+    `127.0.0.1:5000/team/web:${'a'.repeat(128)}`,
+    '127.0.0.1:5000/team/web:_v2.1-rc',
+  ]) {
+    it(`accepts ${image.slice(0, 60)}`, () => {
+      assert.doesNotThrow(() => checkImage(image, service, 'web'));
+    });
+  }
+
+  it('matches the repository literally', () => {
+    assert.throws(
+      () => checkImage('127x0x0x1:5000/team/web:v2', service, 'web'),
+      (error: unknown) => error instanceof EdgeError && error.status === 400,
+    );
+  });
+});
+
 describe('deploy auth without secrets', () => {
+  /** Starts the API with `env` and returns it with the log lines it writes. */
+  async function startWith(env: Record<string, string>) {
+    const lines: string[] = [];
+    const logger = pino(
+      { level: 'warn' },
+      new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          lines.push(chunk.toString());
+          done();
+        },
+      }),
+    );
+    const counter = countingEngine(new FakeEngine());
+    const api = await startDeployApi(deployTestConfig({ repository: REPO, port: 1 }), {
+      engine: counter.engine,
+      env,
+      logger,
+    });
+    return { api, counter, lines };
+  }
+
+  async function errorOf(response: Response) {
+    return { status: response.status, body: (await response.json()) as unknown };
+  }
+
   for (const [label, value] of [
     ['unset', undefined],
     ['empty', ''],
     ['too short', 'short'],
   ] as const) {
-    it(`disables an environment whose secret is ${label}`, async () => {
-      const warnings: string[] = [];
-      const logger = pino(
-        { level: 'warn' },
-        new Writable({
-          write(chunk: Buffer, _encoding, done) {
-            warnings.push(chunk.toString());
-            done();
-          },
-        }),
-      );
-      const counter = countingEngine(new FakeEngine());
+    it(`hides an environment whose secret is ${label}`, async () => {
       const env: Record<string, string> = { [STAGING_SECRET_ENV]: newSecret() };
       if (value !== undefined) env[PROD_SECRET_ENV] = value;
-      const api = await startDeployApi(deployTestConfig({ repository: REPO, port: 1 }), {
-        engine: counter.engine,
-        env,
-        logger,
-      });
+      const { api, counter, lines } = await startWith(env);
 
       try {
+        // Reference: a wrong signature for a service of the enabled environment.
+        const expected = await errorOf(
+          await signedRequest(api.url, '/_edge/deploy', {
+            body: { service: 'web-staging', image: `${REPO}:v2` },
+            secret: newSecret(),
+          }),
+        );
+        assert.equal(expected.status, 401);
+
         for (const secret of [value ?? '', 'undefined', 'null', newSecret()]) {
           const response = await signedRequest(api.url, '/_edge/deploy', {
             body: { service: 'web', image: `${REPO}:v2` },
             secret,
           });
-          const payload = (await response.json()) as { error: { code: string; message: string } };
-          assert.equal(response.status, 503);
-          assert.equal(payload.error.code, 'EDGE_DEPLOY_DISABLED');
-          assert.match(payload.error.message, new RegExp(PROD_SECRET_ENV));
+          const text = await response.text();
+          assert.deepEqual({ status: response.status, body: JSON.parse(text) }, expected);
+          assert.doesNotMatch(text, new RegExp(PROD_SECRET_ENV));
+          assert.doesNotMatch(text, /prod|disabled|shorter|unset/);
         }
         assert.equal(counter.count(), 0);
-        assert.ok(warnings.some((line) => line.includes('deploys disabled for environment prod')));
+        assert.ok(lines.some((line) => line.includes('deploys disabled for environment prod')));
+        const rejection = lines.find((line) => line.includes('deploy request rejected'))!;
+        assert.match(rejection, /deploys are disabled for environment prod/);
       } finally {
         await api.close();
       }
     });
   }
+
+  it('answers an unsigned request alike for every service', async () => {
+    const { api } = await startWith({ [STAGING_SECRET_ENV]: newSecret() });
+
+    try {
+      const answers = [];
+      for (const service of ['web', 'web-staging', 'db']) {
+        const body = { service, image: `${REPO}:v2` };
+        answers.push(await errorOf(await signedRequest(api.url, '/_edge/deploy', { body })));
+      }
+      assert.equal(answers[0]!.status, 401);
+      assert.deepEqual(answers[1], answers[0]);
+      assert.deepEqual(answers[2], answers[0]);
+    } finally {
+      await api.close();
+    }
+  });
+
+  it('answers 401 when no environment has a secret', async () => {
+    const { api, counter } = await startWith({});
+
+    try {
+      const response = await signedRequest(api.url, '/_edge/deploy', {
+        body: { service: 'web-staging', image: `${REPO}:v2` },
+        secret: newSecret(),
+      });
+      const text = await response.text();
+      assert.equal(response.status, 401);
+      assert.equal(
+        (JSON.parse(text) as { error: { code: string } }).error.code,
+        'EDGE_DEPLOY_UNAUTHORIZED',
+      );
+      assert.doesNotMatch(text, /disabled|secret/);
+      assert.equal(counter.count(), 0);
+    } finally {
+      await api.close();
+    }
+  });
 });

@@ -19,6 +19,7 @@ const REPO = 'registry.example.test/acme/web';
 
 describe('deploy swap with a fake engine', () => {
   const secret = newSecret();
+  const stagingSecret = newSecret();
   let engine: FakeEngine;
   let api: DeployApiServer;
   let health: Awaited<ReturnType<typeof startHealthServer>>;
@@ -32,7 +33,7 @@ describe('deploy swap with a fake engine', () => {
     const config = deployTestConfig({ repository: REPO, port: health.port, services });
     api = await startDeployApi(config, {
       engine,
-      env: { [PROD_SECRET_ENV]: secret, [STAGING_SECRET_ENV]: newSecret() },
+      env: { [PROD_SECRET_ENV]: secret, [STAGING_SECRET_ENV]: stagingSecret },
     });
     oldTarget = new Target(`http://127.0.0.1:${health.port}`, oldId);
     api.context.targets.switch(serviceKey('web'), oldTarget);
@@ -278,6 +279,73 @@ describe('deploy swap with a fake engine', () => {
 
     assert.deepEqual(again.result, first.result);
     assert.equal(engine.calls.length, callsAfterFirst);
+  });
+
+  it('rejects a reused key with another image', async () => {
+    await setup();
+    const signedAt = Math.floor(Date.now() / 1000);
+    const first = await deploy(`${REPO}:v2`, { idempotencyKey: 'run-43' }, signedAt - 10);
+    const callsAfterFirst = engine.calls.length;
+
+    const body = { service: 'web', image: `${REPO}:v3`, idempotencyKey: 'run-43' };
+    const again = await signedRequest(api.url, '/_edge/deploy', { body, secret });
+    const payload = (await again.json()) as {
+      error: { code: string; message: string; deployId: string };
+    };
+
+    assert.equal(again.status, 422);
+    assert.equal(payload.error.code, 'EDGE_DEPLOY_KEY_REUSED');
+    assert.equal(payload.error.deployId, first.result.id);
+    assert.equal(
+      payload.error.message,
+      `idempotencyKey run-43 was already used by deploy ${String(first.result.id)} of service web ` +
+        `with image ${REPO}:v2; use a new key for a different deploy`,
+    );
+    assert.equal(engine.calls.length, callsAfterFirst);
+  });
+
+  it('rejects a reused key while the first deploy runs', async () => {
+    engine.pullDelayMs = 300;
+    await setup();
+
+    const first = deploy(`${REPO}:v2`, { idempotencyKey: 'run-44' });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const body = { service: 'web', image: `${REPO}:v3`, idempotencyKey: 'run-44' };
+    const again = await signedRequest(api.url, '/_edge/deploy', { body, secret });
+    const payload = (await again.json()) as { error: { code: string } };
+
+    assert.equal(again.status, 422);
+    assert.equal(payload.error.code, 'EDGE_DEPLOY_KEY_REUSED');
+    assert.equal((await first).result.result, 'succeeded');
+  });
+
+  it('rejects a reused key for another service', async () => {
+    await setup({ 'web-staging': { environment: 'prod' } });
+    await deploy(`${REPO}:v2`, { idempotencyKey: 'run-45' });
+    const callsAfterFirst = engine.calls.length;
+
+    const body = { service: 'web-staging', image: `${REPO}:v2`, idempotencyKey: 'run-45' };
+    const again = await signedRequest(api.url, '/_edge/deploy', { body, secret });
+    const payload = (await again.json()) as { error: { code: string; message: string } };
+
+    assert.equal(again.status, 422);
+    assert.equal(payload.error.code, 'EDGE_DEPLOY_KEY_REUSED');
+    assert.match(payload.error.message, /of service web with image/);
+    assert.equal(engine.calls.length, callsAfterFirst);
+  });
+
+  it('allows the same key in another environment', async () => {
+    engine.addContainer({ name: 'svc-web-staging', image: `${REPO}:v1` });
+    await setup();
+    await deploy(`${REPO}:v2`, { idempotencyKey: 'run-46' });
+
+    const body = { service: 'web-staging', image: `${REPO}:v3`, idempotencyKey: 'run-46' };
+    const response = await signedRequest(api.url, '/_edge/deploy', { body, secret: stagingSecret });
+    const lines = await readLines(response);
+
+    assert.equal(response.status, 200);
+    assert.equal(lines.at(-1)!.service, 'web-staging');
+    assert.equal(lines.at(-1)!.image, `${REPO}:v3`);
   });
 
   it('answers 503 while Docker is unreachable', async () => {
