@@ -22,6 +22,8 @@ export interface BenchPorts {
   caddyHttps: number;
   haproxyHttp: number;
   haproxyHttps: number;
+  referenceHttp: number;
+  referenceHttps: number;
   edgeHttp: number;
   edgeHttps: number;
 }
@@ -96,6 +98,8 @@ function portsFrom(base: number): BenchPorts {
     haproxyHttps: base + 31,
     edgeHttp: base + 40,
     edgeHttps: base + 41,
+    referenceHttp: base + 50,
+    referenceHttps: base + 51,
   };
 }
 

@@ -11,7 +11,7 @@ import {
 } from './peer-configs.ts';
 import { waitForPort, type ProcessGroup } from './processes.ts';
 
-export const PROXY_IDS = ['nginx-1w', 'caddy', 'haproxy', 'edge'] as const;
+export const PROXY_IDS = ['nginx-1w', 'caddy', 'haproxy', 'node-ref', 'edge'] as const;
 export type TargetId = 'upstream' | (typeof PROXY_IDS)[number];
 
 /** A server under test: where to send load and which process tree to account. */
@@ -112,28 +112,38 @@ function startPeer(
   const { workDir, ports } = options;
   switch (id) {
     case 'nginx-1w': {
-      const child = startNginx(group, 'nginx-proxy', workDir, (dir) =>
-        proxyNginxConfig(dir, tlsDir, ports),
-      );
+      const render = (dir: string): string => proxyNginxConfig(dir, tlsDir, ports);
+      const child = startNginx(group, 'nginx-proxy', workDir, render);
       return target(id, 'nginx 1 worker', child, ports.nginxHttp, ports.nginxHttps);
     }
-    case 'caddy':
-      return target(
-        id,
-        'caddy',
-        startCaddy(group, workDir, tlsDir, options),
-        ports.caddyHttp,
-        ports.caddyHttps,
-      );
-    case 'haproxy':
-      return target(
-        id,
-        'haproxy 2 threads',
-        startHaproxy(group, workDir, tlsDir, options),
-        ports.haproxyHttp,
-        ports.haproxyHttps,
-      );
+    case 'caddy': {
+      const child = startCaddy(group, workDir, tlsDir, options);
+      return target(id, 'caddy', child, ports.caddyHttp, ports.caddyHttps);
+    }
+    case 'haproxy': {
+      const child = startHaproxy(group, workDir, tlsDir, options);
+      return target(id, 'haproxy 2 threads', child, ports.haproxyHttp, ports.haproxyHttps);
+    }
+    case 'node-ref': {
+      const child = startReference(group, workDir, tlsDir, options);
+      const label = 'node + undici, no features';
+      return target(id, label, child, ports.referenceHttp, ports.referenceHttps);
+    }
   }
+}
+
+/** The bare undici forwarder of bench/reference-proxy.mjs: the floor of a Node proxy. */
+function startReference(
+  group: ProcessGroup,
+  workDir: string,
+  tlsDir: string,
+  options: BenchOptions,
+): ChildProcess {
+  const { referenceHttp, referenceHttps, upstream, wsEcho } = options.ports;
+  const ports = [referenceHttp, referenceHttps, upstream, wsEcho].map(String);
+  const args = [path.resolve('bench/reference-proxy.mjs'), ...ports, tlsDir];
+  const logFile = path.join(workDir, 'node-ref.log');
+  return group.start('node-ref', process.execPath, args, { logFile });
 }
 
 function target(
