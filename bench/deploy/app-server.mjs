@@ -1,5 +1,5 @@
-// Backend of the deploy-under-load benchmark, run inside the test containers. Every answer says
-// which image version and container served it; the first health probe answered is remembered so
+// Backend of the deploy-under-load benchmark, run inside the test containers. Every response names
+// the image version and container that served it. The time of the first health probe is kept so
 // the benchmark can subtract the container's own start-up from the switch time.
 import { Buffer } from 'node:buffer';
 import http from 'node:http';

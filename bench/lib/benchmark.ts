@@ -70,7 +70,7 @@ export function upstreamOf(scenario: Scenario, started: StartedTargets): number 
 
 type Eligible = Map<string, { target: Target; url: string }[]>;
 
-/** Sends one request per scenario and target; a target with a wrong answer sits that scenario out. */
+/** Sends one request per scenario and target; a target with a wrong response sits that scenario out. */
 async function checkTargets(scenarios: Scenario[], targets: Target[], context: ScenarioContext) {
   const eligible: Eligible = new Map();
   const skipped: RunReport['skipped'] = [];

@@ -1,6 +1,6 @@
 import type { Sample } from './load-loop.ts';
 
-/** What the deploy CLI did, with wall-clock times in milliseconds since the epoch. */
+/** Output and exit of the deploy CLI, with wall-clock times in milliseconds since the epoch. */
 export interface DeployTimeline {
   calledAt: number;
   finishedAt: number;
@@ -18,11 +18,11 @@ export interface DeploySummary {
   timeline: DeployTimeline;
   /** Docker's timestamps of the container serving at the end. */
   container: { id: string; createdAt: number; startedAt: number };
-  /** The first answer of the new version, as received by the load client. */
+  /** Time the load client received the first response of the new version. */
   firstNewAt: number | undefined;
-  /** When the new container answered its first health probe. */
+  /** Time the new container responded to its first health probe. */
   firstHealthyAt: number | undefined;
-  /** (first new answer − deploy call) − (first healthy probe − container created). */
+  /** (first new response − deploy call) − (first healthy probe − container created). */
   overheadMs: number | undefined;
 }
 

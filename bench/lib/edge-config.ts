@@ -8,9 +8,9 @@ import type { BenchPorts } from './options.ts';
 const EDGE_UPSTREAM_CONNECTIONS = 128;
 
 /**
- * The edge's configuration for the benchmark: one site on `localhost` with the same two routes the
- * peers have, access logging on at level info as in production, and a Docker socket path that does
- * not exist so the edge never talks to a real Docker engine.
+ * Renders the edge's configuration: one site on `localhost` with the same two routes the peers
+ * have, and access logging on at level info as in production. The Docker socket path does not
+ * exist, so the edge never talks to a real Docker engine.
  */
 export function edgeConfigYaml(dir: string, tlsDir: string, ports: BenchPorts): string {
   const config = {
@@ -49,14 +49,14 @@ export function edgeConfigYaml(dir: string, tlsDir: string, ports: BenchPorts): 
 export interface EdgeCommand {
   /** Arguments for `node`, ending with the config option. */
   args: string[];
-  /** How the edge was started, for the results page. */
+  /** Description of the command, for the results page. */
   description: string;
 }
 
 /**
  * Builds the edge's node command line. By default the sources are compiled with
- * `tsc -p tsconfig.build.json` into `workDir/edge-dist`, which is how the Docker image runs the
- * edge; the repository's own dist/ is left alone because bin/caliente-edge.js prefers it over the
+ * `tsc -p tsconfig.build.json` into `workDir/edge-dist`, the way the Docker image runs the edge.
+ * The repository's own dist/ is left alone because bin/caliente-edge.js prefers it over the
  * sources. BENCH_EDGE_RUNTIME=tsx runs src/main.ts through tsx instead. `extraNodeArgs` go
  * before the script (such as --cpu-prof).
  */

@@ -1,17 +1,17 @@
 import { Pool } from 'undici';
 
-/** One answered or failed request of the continuous load. */
+/** One completed or failed request of the continuous load. */
 export interface Sample {
   /** Milliseconds since the epoch when the response body ended or the request failed. */
   at: number;
   status: number;
-  /** Parsed body of a 200 answer: which version and container served it. */
+  /** Parsed body of a 200 response: the version and container that served it. */
   body?: { version: string; container: string; bootAt: number; firstHealthAt: number };
   error?: string;
 }
 
 /**
- * Closed-loop HTTPS load: `concurrency` workers each send GET `path` and wait for the answer,
+ * Closed-loop HTTPS load: `concurrency` workers each send GET `path` and wait for the response,
  * until `stop()` is called. Keep-alive connections, like a browser or an API client.
  */
 export class LoadLoop {

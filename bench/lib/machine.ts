@@ -10,7 +10,7 @@ export interface MachineInfo {
   versions: Record<string, string>;
 }
 
-/** The part of a command's output (stdout and stderr together) that `pattern` captures. */
+/** Returns the part of a command's output (stdout and stderr together) that `pattern` captures. */
 function versionOf(command: string, args: string[], pattern: RegExp): string {
   const result = spawnSync(command, args, { encoding: 'utf8' });
   if (result.error !== undefined) return 'not installed';
@@ -37,7 +37,7 @@ export function describeMachine(): MachineInfo {
   };
 }
 
-/** The commit the edge was built from, marked when src/ has uncommitted changes. */
+/** Returns the commit the edge was built from, marked when src/ has uncommitted changes. */
 export function describeSource(): string {
   const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
   if (commit.status !== 0) return 'unknown commit';

@@ -31,7 +31,7 @@ export interface BenchPorts {
 export interface BenchOptions {
   /** Per-run scratch directory made by run.sh: certificates in tls/, the 100 KB file in www/. */
   workDir: string;
-  /** Where this run's JSON and Markdown tables go (bench/results/<time>/, ignored by git). */
+  /** Directory of this run's JSON and Markdown tables (bench/results/<time>/, ignored by git). */
   resultsDir: string;
   durationS: number;
   rounds: number;

@@ -24,7 +24,7 @@ const PROFILE_WRITE_WAIT_MS = 10_000;
 
 /**
  * Runs the edge alone under `node --cpu-prof` during one scenario (the first of BENCH_SCENARIOS it
- * answers; by default small, else small-tls because the edge's plain HTTP listener only
+ * serves correctly; by default small, else small-tls because the edge's plain HTTP listener only
  * redirects), stops it with SIGTERM so V8 writes the profile, and summarises where time went.
  */
 export async function runProfile(options: BenchOptions, group: ProcessGroup): Promise<string> {
@@ -74,7 +74,7 @@ export async function runProfile(options: BenchOptions, group: ProcessGroup): Pr
   return markdown;
 }
 
-/** The first of `requested` (BENCH_SCENARIOS) the edge answers, by default small then small-tls. */
+/** Returns the first of `requested` (BENCH_SCENARIOS) the edge serves correctly, by default small then small-tls. */
 async function chooseScenario(edge: Target, context: ScenarioContext, requested: string[]) {
   const candidates = requested.length > 0 ? requested : ['small', 'small-tls'];
   for (const id of candidates) {
@@ -89,7 +89,7 @@ async function chooseScenario(edge: Target, context: ScenarioContext, requested:
     if (reason === undefined) return { scenario, url };
     log(`edge skips ${id}: ${reason}`);
   }
-  throw new Error(`the edge answered none of the scenarios ${candidates.join(', ')} correctly`);
+  throw new Error(`the edge served none of the scenarios ${candidates.join(', ')} correctly`);
 }
 
 async function waitForProfile(dir: string): Promise<string> {

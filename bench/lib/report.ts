@@ -159,8 +159,10 @@ const RSS_LOAD_GOAL_MIB = 128;
 function renderGoals(report: RunReport, summaries: Map<string, ScenarioSummary[]>): string {
   const edgeRow = (scenario: string): ScenarioSummary | undefined =>
     summaries.get(scenario)?.find((row) => row.target === 'edge');
-  const verdict = (ok: boolean | undefined): string =>
-    ok === undefined ? 'not measured' : ok ? 'met' : 'missed';
+  const verdict = (ok: boolean | undefined): string => {
+    if (ok === undefined) return 'not measured';
+    return ok ? 'met' : 'missed';
+  };
   const lines: string[] = [];
 
   for (const goal of RATIO_GOALS) {

@@ -28,9 +28,9 @@ export interface StartedTargets {
   upstream: Target;
   wsEcho: ChildProcess;
   proxies: Target[];
-  /** How the edge was started, recorded on the results page. */
+  /** Command line of the edge, recorded on the results page. */
   edgeDescription: string;
-  /** Where the edge's stdout (pino JSON: access and lifecycle lines) is redirected. */
+  /** File that receives the edge's stdout (pino JSON: access and lifecycle lines). */
   edgeLogFile: string;
 }
 
@@ -132,7 +132,7 @@ function startPeer(
   }
 }
 
-/** The bare undici forwarder of bench/reference-proxy.mjs: the floor of a Node proxy. */
+/** Starts the bare undici forwarder of bench/reference-proxy.mjs, the floor of a Node proxy. */
 function startReference(
   group: ProcessGroup,
   workDir: string,
