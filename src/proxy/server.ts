@@ -108,6 +108,7 @@ export async function createProxyServers(context: EdgeContext): Promise<ProxySer
         if (slot.current !== undefined) await destroyPool(slot.current);
       }
       await closed;
+      log.accessLog.flush();
       logger.info({}, 'listeners closed');
     },
   };

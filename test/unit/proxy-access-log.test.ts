@@ -4,10 +4,16 @@ import { describe, it } from 'node:test';
 import { createLogger } from '../../src/log.ts';
 import { AccessLog, type AccessEntry } from '../../src/proxy/access-log.ts';
 
-function capture(level = 'info'): { log: (enabled: boolean) => AccessLog; lines: string[] } {
+function capture(level = 'info'): {
+  log: (enabled: boolean) => AccessLog;
+  lines: string[];
+  writes: string[];
+} {
   const lines: string[] = [];
+  const writes: string[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, callback) {
+      writes.push(chunk.toString());
       lines.push(
         ...chunk
           .toString()
@@ -18,7 +24,7 @@ function capture(level = 'info'): { log: (enabled: boolean) => AccessLog; lines:
     },
   });
   const logger = createLogger({ level, destination });
-  return { log: (enabled) => new AccessLog(logger, enabled), lines };
+  return { log: (enabled) => new AccessLog(logger, enabled), lines, writes };
 }
 
 const entry: AccessEntry = {
@@ -38,7 +44,9 @@ const entry: AccessEntry = {
 describe('AccessLog', () => {
   it('writes one JSON line in pino format with the fixed fields', () => {
     const { log, lines } = capture();
-    log(true).write(entry);
+    const access = log(true);
+    access.write(entry);
+    access.flush();
     assert.equal(lines.length, 1);
     const line = JSON.parse(lines[0]!) as Record<string, unknown>;
     assert.equal(line.level, 30);
@@ -64,12 +72,36 @@ describe('AccessLog', () => {
     ]);
   });
 
-  it('writes nothing when access logging is off or info is below the level', () => {
+  it('writes nothing when access logging is off or info is below the level', async () => {
     const off = capture();
     off.log(false).write(entry);
     const quiet = capture('warn');
     quiet.log(true).write(entry);
+    await new Promise((resolve) => setImmediate(resolve));
     assert.equal(off.lines.length, 0);
     assert.equal(quiet.lines.length, 0);
+  });
+
+  it('writes the lines of one loop turn at once', async () => {
+    const { log, lines, writes } = capture();
+    const access = log(true);
+    for (let i = 0; i < 3; i++) access.write({ ...entry, reqId: `r-${i}` });
+    assert.equal(lines.length, 0);
+
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(writes.length, 1);
+    assert.deepEqual(
+      lines.map((line) => (JSON.parse(line) as { reqId: string }).reqId),
+      ['r-0', 'r-1', 'r-2'],
+    );
+  });
+
+  it('escapes control characters, quotes and non-ASCII in fields', () => {
+    const { log, lines } = capture();
+    const access = log(true);
+    const host = 'h\u0001"\\é';
+    access.write({ ...entry, host });
+    access.flush();
+    assert.equal((JSON.parse(lines[0]!) as { host: string }).host, host);
   });
 });
