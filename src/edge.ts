@@ -25,7 +25,10 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
     logger,
     targets: new TargetRegistry(),
     api: new EdgeApi(),
-    certificates: await createCertificateManager({ config, logger: logger.child({ module: 'tls' }) }),
+    certificates: await createCertificateManager({
+      config,
+      logger: logger.child({ module: 'tls' }),
+    }),
     routeStats: [],
     startedAt: Date.now(),
   };

@@ -6,7 +6,9 @@ export type { Logger };
  * Creates the process logger: JSON lines on stdout, written asynchronously so a slow terminal or
  * pipe never stalls the request path. Secret-bearing fields are redacted wherever they appear.
  */
-export function createLogger(options: { level?: string; destination?: NodeJS.WritableStream } = {}): Logger {
+export function createLogger(
+  options: { level?: string; destination?: NodeJS.WritableStream } = {},
+): Logger {
   const destination = options.destination ?? pino.destination({ sync: false, minLength: 4096 });
   return pino(
     {
@@ -14,7 +16,15 @@ export function createLogger(options: { level?: string; destination?: NodeJS.Wri
       base: undefined,
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: {
-        paths: ['*.authorization', '*.cookie', '*.password', '*.secret', '*.token', 'headers.authorization', 'headers.cookie'],
+        paths: [
+          '*.authorization',
+          '*.cookie',
+          '*.password',
+          '*.secret',
+          '*.token',
+          'headers.authorization',
+          'headers.cookie',
+        ],
         censor: '[redacted]',
       },
     },

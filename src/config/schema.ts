@@ -15,7 +15,13 @@ export const DEFAULT_WEBSOCKET_IDLE_MS = 0;
 export const DEFAULT_RENEW_CHECK_INTERVAL_MS = 12 * 60 * 60 * 1000;
 /** Waits after the 1st, 2nd, ... failed ACME attempt; the last entry repeats. */
 export const DEFAULT_ACME_RETRY_SCHEDULE_MS = [
-  60_000, 5 * 60_000, 15 * 60_000, 3_600_000, 3 * 3_600_000, 6 * 3_600_000, 12 * 3_600_000,
+  60_000,
+  5 * 60_000,
+  15 * 60_000,
+  3_600_000,
+  3 * 3_600_000,
+  6 * 3_600_000,
+  12 * 3_600_000,
   24 * 3_600_000,
 ];
 export const DEFAULT_ACME_POLL_MIN_MS = 1_000;
@@ -30,7 +36,8 @@ export const DEFAULT_PRE_DEPLOY_TIMEOUT_MS = 10 * 60 * 1000;
 export const DEFAULT_MAX_FAILED_ATTEMPTS = 10;
 export const DEFAULT_FAILED_ATTEMPTS_WINDOW_MS = 5 * 60 * 1000;
 
-const HOST_NAME = /^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+const HOST_NAME =
+  /^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 const SERVICE_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const SERVICE_NAME_MESSAGE = 'must start with a letter or digit, then letters, digits, _ . or -';
 const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
@@ -312,7 +319,9 @@ export const configSchema = z
     stateDir: z.string().default('state'),
     log: z
       .object({
-        level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+        level: z
+          .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
+          .default('info'),
         /** Write one access line per request. */
         access: z.boolean().default(true),
       })

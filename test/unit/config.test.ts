@@ -4,7 +4,13 @@ import { parseConfig } from '../../src/config/load.ts';
 import { ConfigError } from '../../src/errors.ts';
 
 const minimal = {
-  sites: [{ name: 'prod', hosts: ['App.Example.com.'], routes: [{ path: '/', upstream: 'http://web:80' }] }],
+  sites: [
+    {
+      name: 'prod',
+      hosts: ['App.Example.com.'],
+      routes: [{ path: '/', upstream: 'http://web:80' }],
+    },
+  ],
 };
 
 describe('config', () => {
@@ -25,7 +31,11 @@ describe('config', () => {
     const bad = {
       sites: [
         minimal.sites[0],
-        { name: 'staging', hosts: ['s.example.com'], routes: [{ path: 'api', upstream: 'http://x:1' }] },
+        {
+          name: 'staging',
+          hosts: ['s.example.com'],
+          routes: [{ path: 'api', upstream: 'http://x:1' }],
+        },
       ],
       listen: { httpPort: 70000 },
     };
@@ -45,7 +55,11 @@ describe('config', () => {
     const bad = {
       sites: [
         minimal.sites[0],
-        { name: 'other', hosts: ['app.example.com'], routes: [{ path: '/', upstream: 'http://y:1' }] },
+        {
+          name: 'other',
+          hosts: ['app.example.com'],
+          routes: [{ path: '/', upstream: 'http://y:1' }],
+        },
       ],
     };
     assert.throws(() => parseConfig(bad), /host app\.example\.com is already used by sites\[0\]/);
@@ -53,7 +67,13 @@ describe('config', () => {
 
   it('rejects a route with two targets', () => {
     const bad = {
-      sites: [{ name: 'a', hosts: ['a.example.com'], routes: [{ path: '/', upstream: 'http://y:1', static: '.' }] }],
+      sites: [
+        {
+          name: 'a',
+          hosts: ['a.example.com'],
+          routes: [{ path: '/', upstream: 'http://y:1', static: '.' }],
+        },
+      ],
     };
     assert.throws(() => parseConfig(bad), /exactly one of upstream, service or static/);
   });
@@ -61,7 +81,10 @@ describe('config', () => {
 
 describe('config acme', () => {
   it('requires an explicit ACME directory', () => {
-    const bad = { ...minimal, tls: { acme: { email: 'ops@example.com', termsOfServiceAgreed: true } } };
+    const bad = {
+      ...minimal,
+      tls: { acme: { email: 'ops@example.com', termsOfServiceAgreed: true } },
+    };
     assert.throws(() => parseConfig(bad), /tls\.acme\.directory: is required/);
   });
 });
