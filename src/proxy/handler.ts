@@ -27,6 +27,9 @@ import type { CompiledRoute, Router } from './router.ts';
 import { peerAddress, TrustedProxies } from './trusted.ts';
 import { refuseUpgrade, WebSocketTunnel } from './websocket.ts';
 
+/** Socket property caching the site of the connection's TLS server name (null: no name). */
+const SNI_SITE = Symbol('sniSite');
+
 /** A request resolved to a site and a route, or the failure that ends it. */
 interface Resolved {
   head: RequestHead;
@@ -191,10 +194,21 @@ export class HttpsHandler {
 
   /** Checks the TLS server name: one that belongs to another site than Host is misdirected. */
   private sniAgrees(socket: TLSSocket, site: SiteConfig): boolean {
-    const servername = socket.servername;
+    const tagged = socket as TLSSocket & { [SNI_SITE]?: SiteConfig | null };
+    let sniSite = tagged[SNI_SITE];
+    if (sniSite === undefined) {
+      // The server name is fixed for the connection's lifetime, so it is looked up once.
+      sniSite = this.siteOfServerName(socket.servername);
+      tagged[SNI_SITE] = sniSite;
+    }
+    return sniSite === null || sniSite === site;
+  }
+
+  /** Returns the site of a TLS server name: undefined for another name, null for none. */
+  private siteOfServerName(servername: unknown): SiteConfig | null | undefined {
     // RFC 6066 forbids IP literals as server names, but some clients send one: read it as none.
-    if (typeof servername !== 'string' || servername === '' || isIP(servername) !== 0) return true;
-    return this.hosts.siteOf(servername.toLowerCase().replace(/\.$/, '')) === site;
+    if (typeof servername !== 'string' || servername === '' || isIP(servername) !== 0) return null;
+    return this.hosts.siteOf(servername.toLowerCase().replace(/\.$/, ''));
   }
 
   private serveEdgeApi(

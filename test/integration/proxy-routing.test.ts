@@ -108,6 +108,17 @@ describe('proxy routing', () => {
     assert.equal(response.status, 421);
   });
 
+  it('checks the TLS server name on every request of a connection', async () => {
+    const raw = await rawExchange(
+      edge.httpsPort,
+      'GET /a HTTP/1.1\r\nHost: staging.example.test\r\n\r\n' +
+        'GET /b HTTP/1.1\r\nHost: app.example.test\r\nConnection: close\r\n\r\n',
+      { tls: { servername: 'staging.example.test' } },
+    );
+    const statuses = [...raw.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((match) => match[1]);
+    assert.deepEqual(statuses, ['200', '421']);
+  });
+
   it('answers a missing Host with 400 on HTTP/1.1 and HTTP/1.0', async () => {
     const v11 = await rawExchange(edge.httpsPort, 'GET /api/ping HTTP/1.1\r\n\r\n', {
       tls: { servername: 'app.example.test' },
