@@ -2,15 +2,16 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { parseConfig } from '../../src/config/load.ts';
-import { deployCommand } from '../../src/deploy/cli.ts';
 import { startEdge, type RunningEdge } from '../../src/edge.ts';
 import { silentLogger } from '../../src/log.ts';
 import { newSecret } from '../support/deploy.ts';
 import {
   deployEdgeFixture,
   EDGE_HOST,
+  runDeployCli,
   startLoad,
   waitForEdgeVersion,
+  type CliResult,
   type DeployEdgeFixture,
 } from '../support/deploy-edge.ts';
 import {
@@ -63,31 +64,8 @@ describe('deploy through the edge', () => {
     await cleanupDocker([prefix], [network]);
   });
 
-  /** Runs `caliente-edge deploy` in-process and returns its exit code and output. */
-  async function cliDeploy(
-    image: string,
-  ): Promise<{ code: number; stdout: string; stderr: string }> {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await deployCommand(
-      [
-        '--url',
-        `https://${EDGE_HOST}:${port}`,
-        '--service',
-        'api',
-        '--image',
-        image,
-        '--ca',
-        fixture.caFile,
-      ],
-      {
-        stdout: { write: (t: string) => out.push(t) },
-        stderr: { write: (t: string) => err.push(t) },
-        env: { EDGE_DEPLOY_SECRET: secret },
-      },
-    );
-    return { code, stdout: out.join(''), stderr: err.join('') };
-  }
+  const cliDeploy = (image: string): Promise<CliResult> =>
+    runDeployCli({ port, image, caFile: fixture.caFile, secret });
 
   it('deploys under load without a failed request', async () => {
     const load = startLoad(port);
@@ -141,28 +119,15 @@ describe('deploy through the edge', () => {
   });
 
   it('rejects a bad signature through the edge', async () => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await deployCommand(
-      [
-        '--url',
-        `https://${EDGE_HOST}:${port}`,
-        '--service',
-        'api',
-        '--image',
-        images.ref('v1'),
-        '--ca',
-        fixture.caFile,
-      ],
-      {
-        stdout: { write: (t: string) => out.push(t) },
-        stderr: { write: (t: string) => err.push(t) },
-        env: { EDGE_DEPLOY_SECRET: newSecret() },
-      },
-    );
+    const { code, stderr } = await runDeployCli({
+      port,
+      image: images.ref('v1'),
+      caFile: fixture.caFile,
+      secret: newSecret(),
+    });
 
     assert.equal(code, 1);
-    assert.match(err.join(''), /HTTP 401: invalid signature/);
+    assert.match(stderr, /HTTP 401: invalid signature/);
     await waitForEdgeVersion(port, 'slow');
   });
 

@@ -4,12 +4,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { deployCommand } from '../../src/deploy/cli.ts';
 import { newSecret } from '../support/deploy.ts';
 import {
   deployEdgeFixture,
-  EDGE_HOST,
   getOnce,
+  runDeployCli,
   waitForEdgeVersion,
   type DeployEdgeFixture,
 } from '../support/deploy-edge.ts';
@@ -101,34 +100,18 @@ describe('deploy with the edge killed mid-deploy', () => {
   ): Promise<{ code: number; stderr: string }> {
     const running = edge!;
     const exited = new Promise((resolve) => running.child.once('exit', resolve));
-    let stdout = '';
-    const err: string[] = [];
-    const code = await deployCommand(
-      [
-        '--url',
-        `https://${EDGE_HOST}:${running.port}`,
-        '--service',
-        'api',
-        '--image',
-        image,
-        '--ca',
-        fixture.caFile,
-        '--json',
-      ],
-      {
-        stdout: {
-          write: (text: string) => {
-            stdout += text;
-            if (stdout.includes(`{"step":"${step}","status":"running"}`))
-              running.child.kill('SIGKILL');
-          },
-        },
-        stderr: { write: (text: string) => err.push(text) },
-        env: { EDGE_DEPLOY_SECRET: secret },
+    const { code, stderr } = await runDeployCli({
+      port: running.port,
+      image,
+      caFile: fixture.caFile,
+      secret,
+      json: true,
+      onStdout: (output) => {
+        if (output.includes(`{"step":"${step}","status":"running"}`)) running.child.kill('SIGKILL');
       },
-    );
+    });
     await exited;
-    return { code, stderr: err.join('') };
+    return { code, stderr };
   }
 
   it('keeps the old container when killed before the switch', async () => {

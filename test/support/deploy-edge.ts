@@ -8,6 +8,7 @@ import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { EdgeConfigInput } from '../../src/config/schema.ts';
+import { deployCommand } from '../../src/deploy/cli.ts';
 import { createSelfSignedCertificate } from '../../src/tls/self-signed.ts';
 
 export const EDGE_HOST = 'localhost';
@@ -64,6 +65,52 @@ export async function deployEdgeFixture(options: {
     docker: { socket: options.socket },
   };
   return { dir, caFile, config };
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `caliente-edge deploy` in-process against the edge on `port` for service `api`, and
+ * returns its exit code and output. `onStdout` sees the output so far after every write.
+ */
+export async function runDeployCli(options: {
+  port: number;
+  image: string;
+  caFile: string;
+  secret: string;
+  json?: boolean;
+  onStdout?: (output: string) => void;
+}): Promise<CliResult> {
+  let stdout = '';
+  const err: string[] = [];
+  const code = await deployCommand(
+    [
+      '--url',
+      `https://${EDGE_HOST}:${options.port}`,
+      '--service',
+      'api',
+      '--image',
+      options.image,
+      '--ca',
+      options.caFile,
+      ...(options.json === true ? ['--json'] : []),
+    ],
+    {
+      stdout: {
+        write: (text: string) => {
+          stdout += text;
+          options.onStdout?.(stdout);
+        },
+      },
+      stderr: { write: (text: string) => err.push(text) },
+      env: { EDGE_DEPLOY_SECRET: options.secret },
+    },
+  );
+  return { code, stdout, stderr: err.join('') };
 }
 
 export interface LoadResult {
