@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -11,13 +10,14 @@ import { parseConfig } from '../../src/config/load.ts';
 import type { DeployService, DockerRuntime } from '../../src/context.ts';
 import { startEdge, type RunningEdge } from '../../src/edge.ts';
 import {
+  adminEdgeConfig,
   captureLogs,
   FakeDeploys,
   FakeDocker,
+  prepareAdminEdgeDir,
   succeededDeploy,
   TEST_DEPLOY_SECRET,
   TEST_PASSWORD,
-  testPasswordHash,
 } from '../unit/admin-fixtures.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -46,38 +46,13 @@ describe('admin page in Chromium', () => {
   before(async () => {
     assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install the Debian chromium package`);
 
-    workDir = mkdtempSync(path.join(tmpdir(), 'admin-browser-'));
-    mkdirSync(path.join(workDir, 'www'));
-    writeFileSync(path.join(workDir, 'www', 'index.html'), '<h1>frontend</h1>');
-    process.env.EDGE_ADMIN_PASSWORD_HASH = await testPasswordHash();
-    process.env.EDGE_TEST_DEPLOY_SECRET = TEST_DEPLOY_SECRET;
+    workDir = await prepareAdminEdgeDir('admin-browser-');
 
     upstream = http.createServer((_req, res) => res.end('ok'));
     await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
     const upstreamPort = (upstream.address() as AddressInfo).port;
-    const healthCheck = { path: '/healthz', intervalMs: 50, timeoutMs: 500 };
     const config = parseConfig({
-      listen: { address: '127.0.0.1', httpPort: 0, httpsPort: 0 },
-      certsDir: path.join(workDir, 'certs'),
-      stateDir: path.join(workDir, 'state'),
-      log: { level: 'debug', access: false },
-      sites: [
-        {
-          name: 'prod',
-          hosts: ['app.example.test'],
-          healthCheck,
-          routes: [
-            { path: '/api/', upstream: `http://127.0.0.1:${upstreamPort}` },
-            { path: '/', static: path.join(workDir, 'www') },
-          ],
-        },
-        {
-          name: 'staging',
-          hosts: ['staging.example.test'],
-          healthCheck,
-          routes: [{ path: '/', upstream: 'http://127.0.0.1:9' }],
-        },
-      ],
+      ...adminEdgeConfig({ workDir, upstreamPort, stagingPort: 9, probeIntervalMs: 50 }),
       services: {
         web: {
           container: 'web-prod',
@@ -88,7 +63,6 @@ describe('admin page in Chromium', () => {
       },
       // No Docker daemon listens here: the runtime is replaced by a fake below.
       docker: { socket: path.join(workDir, 'no-docker.sock') },
-      deploy: { environments: { prod: { secretEnv: 'EDGE_TEST_DEPLOY_SECRET' } } },
     });
     edge = await startEdge(config, captureLogs().logger);
 

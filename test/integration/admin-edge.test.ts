@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { StatusReport } from '../../src/admin/index.ts';
 import { parseConfig } from '../../src/config/load.ts';
@@ -16,12 +14,13 @@ import {
   type TestResponse,
 } from '../support/upstreams.ts';
 import {
+  adminEdgeConfig,
   captureLogs,
   findSample,
   parseExposition,
+  prepareAdminEdgeDir,
   TEST_DEPLOY_SECRET,
   TEST_PASSWORD,
-  testPasswordHash,
 } from '../unit/admin-fixtures.ts';
 
 const PROBE_INTERVAL_MS = 40;
@@ -97,40 +96,18 @@ describe('admin through the edge', () => {
     request(requestPath, { headers: { cookie } });
 
   before(async () => {
-    workDir = mkdtempSync(path.join(tmpdir(), 'admin-edge-'));
-    mkdirSync(path.join(workDir, 'www'));
-    writeFileSync(path.join(workDir, 'www', 'index.html'), '<h1>frontend</h1>');
-    process.env.EDGE_ADMIN_PASSWORD_HASH = await testPasswordHash();
-    process.env.EDGE_TEST_DEPLOY_SECRET = TEST_DEPLOY_SECRET;
+    workDir = await prepareAdminEdgeDir('admin-edge-');
 
     upstream = await startHealthyUpstream();
     upstreamPort = (upstream.address() as AddressInfo).port;
-    const deadPort = await closedPort();
-    const healthCheck = { path: '/healthz', intervalMs: PROBE_INTERVAL_MS, timeoutMs: 500 };
-    const config = parseConfig({
-      listen: { address: '127.0.0.1', httpPort: 0, httpsPort: 0 },
-      certsDir: path.join(workDir, 'certs'),
-      stateDir: path.join(workDir, 'state'),
-      log: { level: 'debug', access: false },
-      sites: [
-        {
-          name: 'prod',
-          hosts: ['app.example.test'],
-          healthCheck,
-          routes: [
-            { path: '/api/', upstream: `http://127.0.0.1:${upstreamPort}` },
-            { path: '/', static: path.join(workDir, 'www') },
-          ],
-        },
-        {
-          name: 'staging',
-          hosts: ['staging.example.test'],
-          healthCheck,
-          routes: [{ path: '/', upstream: `http://127.0.0.1:${deadPort}` }],
-        },
-      ],
-      deploy: { environments: { prod: { secretEnv: 'EDGE_TEST_DEPLOY_SECRET' } } },
-    });
+    const config = parseConfig(
+      adminEdgeConfig({
+        workDir,
+        upstreamPort,
+        stagingPort: await closedPort(),
+        probeIntervalMs: PROBE_INTERVAL_MS,
+      }),
+    );
     edge = await startEdge(config, logs.logger);
     httpsPort = (edge.servers.https.address() as AddressInfo).port;
     httpPort = (edge.servers.http.address() as AddressInfo).port;

@@ -1,8 +1,11 @@
 /** Shared builders for the admin and health tests: config, fake modules, a server and a client. */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { request } from 'undici';
@@ -87,6 +90,57 @@ export function testConfig(overrides: Partial<EdgeConfigInput> = {}): EdgeConfig
     },
     ...overrides,
   });
+}
+
+/**
+ * Makes a work folder with a static frontend in `www`, and sets the environment a real edge's
+ * admin reads (password hash, deploy secret) in this process.
+ */
+export async function prepareAdminEdgeDir(prefix: string): Promise<string> {
+  const workDir = mkdtempSync(join(tmpdir(), prefix));
+  mkdirSync(join(workDir, 'www'));
+  writeFileSync(join(workDir, 'www', 'index.html'), '<h1>frontend</h1>');
+  process.env.EDGE_ADMIN_PASSWORD_HASH = await testPasswordHash();
+  process.env.EDGE_TEST_DEPLOY_SECRET = TEST_DEPLOY_SECRET;
+  return workDir;
+}
+
+/**
+ * Config for a real edge on loopback: prod serves `/api/` from `upstreamPort` and `/` from
+ * the frontend in `workDir`, staging proxies to `stagingPort`; both probed every
+ * `probeIntervalMs`.
+ */
+export function adminEdgeConfig(options: {
+  workDir: string;
+  upstreamPort: number;
+  stagingPort: number;
+  probeIntervalMs: number;
+}): EdgeConfigInput {
+  const healthCheck = { path: '/healthz', intervalMs: options.probeIntervalMs, timeoutMs: 500 };
+  return {
+    listen: { address: '127.0.0.1', httpPort: 0, httpsPort: 0 },
+    certsDir: join(options.workDir, 'certs'),
+    stateDir: join(options.workDir, 'state'),
+    log: { level: 'debug', access: false },
+    sites: [
+      {
+        name: 'prod',
+        hosts: ['app.example.test'],
+        healthCheck,
+        routes: [
+          { path: '/api/', upstream: `http://127.0.0.1:${options.upstreamPort}` },
+          { path: '/', static: join(options.workDir, 'www') },
+        ],
+      },
+      {
+        name: 'staging',
+        hosts: ['staging.example.test'],
+        healthCheck,
+        routes: [{ path: '/', upstream: `http://127.0.0.1:${options.stagingPort}` }],
+      },
+    ],
+    deploy: { environments: { prod: { secretEnv: 'EDGE_TEST_DEPLOY_SECRET' } } },
+  };
 }
 
 export class FakeCertificates implements CertificateManager {
