@@ -9,14 +9,33 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
-const READY_TIMEOUT_MS = 15_000;
+const LOOPBACK = '127.0.0.1';
+const DEFAULT_READY_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 5_000;
+/** Names in Pebble's own HTTPS certificate unless the caller asks for others. */
+const LOOPBACK_SUBJECT_ALT_NAME = 'DNS:localhost,IP:127.0.0.1';
 
 export interface PebbleOptions {
   /** Port Pebble sends every HTTP-01 validation to: the edge's HTTP port in the test. */
   httpPort: number;
   /** Lifetime of issued certificates; Pebble's default is five years. */
   validitySeconds?: number;
+  /** Address the ACME directory listens on: loopback, or a Docker gateway for a container. */
+  listenAddress?: string;
+  /** Port Pebble sends TLS-ALPN-01 validations to, a free loopback port by default. */
+  tlsPort?: number;
+  /** Pebble's HTTPS certificate when the caller made it earlier, otherwise made here. */
+  tls?: PebbleTls;
+  /** Folder for the config and the process logs (written on exit), a new temp folder by default. */
+  dir?: string;
+  /** How long Pebble and pebble-challtestsrv may take to answer, 15 s by default. */
+  readyTimeoutMs?: number;
+}
+
+export interface PebbleTls {
+  ca: string;
+  cert: string;
+  key: string;
 }
 
 export interface Pebble {
@@ -36,18 +55,21 @@ export interface Pebble {
 
 /**
  * Starts pebble-challtestsrv (DNS only, every name resolves to 127.0.0.1) and Pebble on free
- * loopback ports, with a freshly made HTTPS certificate, no random validation delay, no fake
- * nonce errors and no authorization reuse. Throws when a binary is missing: tests never skip.
+ * ports (loopback, except the directory on `listenAddress`), with no random validation delay,
+ * no fake nonce errors and no authorization reuse. Throws when a binary is missing: tests
+ * never skip.
  */
 export async function startPebble(options: PebbleOptions): Promise<Pebble> {
-  const folder = await mkdtemp(join(tmpdir(), 'edge-pebble-'));
-  const tlsFiles = await createPebbleTls(folder);
-  const [listenPort, managementPort, tlsPort, dnsManagementPort] = (await freeTcpPorts(4)) as [
-    number,
-    number,
-    number,
-    number,
-  ];
+  const folder = options.dir ?? (await mkdtemp(join(tmpdir(), 'edge-pebble-')));
+  const tlsFiles = options.tls ?? (await createPebbleTls(folder));
+  const listenAddress = options.listenAddress ?? LOOPBACK;
+  const readyTimeoutMs = options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
+  const [listenPort, managementPort, freeTlsPort, dnsManagementPort] = (await freePortsOn([
+    listenAddress,
+    LOOPBACK,
+    LOOPBACK,
+    LOOPBACK,
+  ])) as [number, number, number, number];
   const dnsPort = await freeUdpPort();
 
   const configPath = join(folder, 'pebble-config.json');
@@ -55,12 +77,12 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
     configPath,
     JSON.stringify({
       pebble: {
-        listenAddress: `127.0.0.1:${listenPort}`,
+        listenAddress: `${listenAddress}:${listenPort}`,
         managementListenAddress: `127.0.0.1:${managementPort}`,
         certificate: tlsFiles.cert,
         privateKey: tlsFiles.key,
         httpPort: options.httpPort,
-        tlsPort,
+        tlsPort: options.tlsPort ?? freeTlsPort,
         ocspResponderURL: '',
         externalAccountBindingRequired: false,
         ...(options.validitySeconds === undefined
@@ -94,23 +116,30 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
         '-tlsalpn01',
         '',
       ],
-      {},
+      join(folder, 'challtestsrv.log'),
     );
     children.push(dns.child);
     const pebble = startChild(
       'pebble',
       ['-config', configPath, '-dnsserver', `127.0.0.1:${dnsPort}`, '-strict=false'],
+      join(folder, 'pebble.log'),
       { PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_AUTHZREUSE: '0' },
     );
     children.push(pebble.child);
 
     const ca = await readFile(tlsFiles.ca, 'utf8');
-    const directoryUrl = `https://127.0.0.1:${listenPort}/dir`;
-    await waitUntil(() => fetchText(directoryUrl, ca).then(() => true), 'pebble', pebble.output);
+    const directoryUrl = `https://${listenAddress}:${listenPort}/dir`;
+    await waitUntil(
+      () => fetchText(directoryUrl, ca).then(() => true),
+      'pebble',
+      pebble.output,
+      readyTimeoutMs,
+    );
     await waitUntil(
       () => postJson(dnsManagementPort, '/clear-a', { host: 'probe.test' }).then(() => true),
       'pebble-challtestsrv',
       dns.output,
+      readyTimeoutMs,
     );
 
     return {
@@ -136,8 +165,14 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
   }
 }
 
-/** Makes a throwaway CA and a certificate for 127.0.0.1/localhost signed by it, with openssl. */
-async function createPebbleTls(folder: string): Promise<{ ca: string; cert: string; key: string }> {
+/**
+ * Makes a throwaway CA and Pebble's HTTPS certificate for `subjectAltName` (by default
+ * localhost and 127.0.0.1) signed by it, with openssl.
+ */
+export async function createPebbleTls(
+  folder: string,
+  subjectAltName = LOOPBACK_SUBJECT_ALT_NAME,
+): Promise<PebbleTls> {
   const path = (name: string) => join(folder, name);
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
 
@@ -166,7 +201,7 @@ async function createPebbleTls(folder: string): Promise<{ ca: string; cert: stri
   ]);
   await writeFile(
     path('san.ext'),
-    'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n',
+    `subjectAltName=${subjectAltName}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n`,
   );
   await run('openssl', [
     'x509',
@@ -189,10 +224,12 @@ async function createPebbleTls(folder: string): Promise<{ ca: string; cert: stri
   return { ca: path('ca.pem'), cert: path('pebble.pem'), key: path('pebble.key') };
 }
 
+/** Spawns `command`, keeps its output in memory and writes it to `logFile` when it exits. */
 function startChild(
   command: string,
   args: string[],
-  env: Record<string, string>,
+  logFile: string,
+  env: Record<string, string> = {},
 ): { child: ChildProcess; output: () => string } {
   const child = spawn(command, args, {
     env: { ...process.env, ...env },
@@ -203,6 +240,7 @@ function startChild(
   child.stdout?.on('data', append);
   child.stderr?.on('data', append);
   child.on('error', (error) => (output += `\nspawn ${command}: ${error.message}`));
+  child.once('exit', () => void writeFile(logFile, output).catch(() => {}));
   return { child, output: () => output };
 }
 
@@ -220,8 +258,9 @@ async function waitUntil(
   probe: () => Promise<boolean>,
   what: string,
   output: () => string,
+  timeoutMs: number,
 ): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
+  const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await probe().catch(() => false)) return;
     if (output().includes('spawn ')) break;
@@ -262,14 +301,18 @@ function postJson(port: number, path: string, body: unknown): Promise<void> {
 }
 
 /** Ports free right now; a small race with other processes remains and is accepted in tests. */
-export async function freeTcpPorts(count: number): Promise<number[]> {
+export function freeTcpPorts(count: number): Promise<number[]> {
+  return freePortsOn(Array.from({ length: count }, () => LOOPBACK));
+}
+
+/** One free port on each address, all held at once so that ports on one address differ. */
+async function freePortsOn(addresses: string[]): Promise<number[]> {
   const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
+    addresses.map(
+      (address) =>
         new Promise<ReturnType<typeof createServer>>((resolve) => {
           const server = createServer();
-          server.listen(0, '127.0.0.1', () => resolve(server));
+          server.listen(0, address, () => resolve(server));
         }),
     ),
   );
