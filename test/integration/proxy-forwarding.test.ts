@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
   httpsRequest,
+  oneSite,
   rawExchange,
   startTestEdge,
   startUpstream,
@@ -177,13 +178,7 @@ describe('proxy trusted proxies', () => {
     edge = await startTestEdge({
       trustedProxies: ['127.0.0.0/8'],
       log: { access: false },
-      sites: [
-        {
-          name: 'prod',
-          hosts: ['app.example.test'],
-          routes: [{ path: '/', upstream: upstream.origin }],
-        },
-      ],
+      ...oneSite(upstream.origin),
     });
   });
 

@@ -4,6 +4,7 @@ import {
   connectRaw,
   delay,
   httpsRequest,
+  oneSite,
   rawExchange,
   readHead,
   resetSocket,
@@ -31,15 +32,7 @@ describe('proxy invalid upstream headers', () => {
         () => socket.destroy(),
       );
     });
-    edge = await startTestEdge({
-      sites: [
-        {
-          name: 'prod',
-          hosts: ['app.example.test'],
-          routes: [{ path: '/', upstream: upstream.origin }],
-        },
-      ],
-    });
+    edge = await startTestEdge(oneSite(upstream.origin));
   });
 
   after(async () => {
@@ -78,15 +71,7 @@ describe('proxy Expect: 100-continue', () => {
 
   before(async () => {
     upstream = await startUpstream((_req, res, body) => res.end(`got ${body.length}`));
-    edge = await startTestEdge({
-      sites: [
-        {
-          name: 'prod',
-          hosts: ['app.example.test'],
-          routes: [{ path: '/', upstream: upstream.origin }],
-        },
-      ],
-    });
+    edge = await startTestEdge(oneSite(upstream.origin));
   });
 
   after(async () => {
@@ -279,15 +264,7 @@ describe('proxy stale keep-alive sockets', () => {
   it('gets no 502 from an upstream with a short keep-alive timeout', async () => {
     const upstream = await startUpstream((_req, res) => res.end('pong'));
     upstream.server.keepAliveTimeout = 300;
-    const edge = await startTestEdge({
-      sites: [
-        {
-          name: 'prod',
-          hosts: ['app.example.test'],
-          routes: [{ path: '/', upstream: upstream.origin }],
-        },
-      ],
-    });
+    const edge = await startTestEdge(oneSite(upstream.origin));
     try {
       const statuses: number[] = [];
       for (let i = 0; i < 10; i++) {
@@ -306,15 +283,7 @@ describe('proxy stale keep-alive sockets', () => {
       res.setHeader('connection', 'close');
       res.end('pong');
     });
-    const edge = await startTestEdge({
-      sites: [
-        {
-          name: 'prod',
-          hosts: ['app.example.test'],
-          routes: [{ path: '/', upstream: upstream.origin }],
-        },
-      ],
-    });
+    const edge = await startTestEdge(oneSite(upstream.origin));
     try {
       const statuses: number[] = [];
       for (let i = 0; i < 20; i++)

@@ -7,6 +7,7 @@ import {
   connectRaw,
   delay,
   httpsRequest,
+  oneSite,
   rawExchange,
   startTestEdge,
   startUpstream,
@@ -71,18 +72,7 @@ describe('proxy TLS listener', () => {
       await createSelfSignedCertificate(['app.example.test']),
       await createSelfSignedCertificate(['fallback-one.invalid']),
     );
-    edge = await startTestEdge(
-      {
-        sites: [
-          {
-            name: 'prod',
-            hosts: ['app.example.test'],
-            routes: [{ path: '/', upstream: upstream.origin }],
-          },
-        ],
-      },
-      { certificates },
-    );
+    edge = await startTestEdge(oneSite(upstream.origin), { certificates });
   });
 
   after(async () => {
@@ -177,13 +167,7 @@ describe('proxy request timeout', () => {
     const upstream = await startUpstream((_req, res, body) => res.end(`got ${body.length}`));
     const edge = await startTestEdge({
       timeouts: { headersMs: 300, requestMs: 600 },
-      sites: [
-        {
-          name: 'prod',
-          hosts: ['app.example.test'],
-          routes: [{ path: '/', upstream: upstream.origin }],
-        },
-      ],
+      ...oneSite(upstream.origin),
     });
     try {
       const socket = connectRaw(edge.httpsPort, { servername: 'app.example.test' });

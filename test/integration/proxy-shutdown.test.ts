@@ -10,6 +10,7 @@ import {
   delay,
   httpsRequest,
   listenUpstream,
+  oneSite,
   startTestEdge,
   waitUntil,
   type TestResponse,
@@ -46,15 +47,7 @@ function closeCode(socket: WebSocket): Promise<number> {
 describe('proxy graceful close', () => {
   it('finishes in-flight requests and closes WebSockets with 1001', async () => {
     const upstream = await startSlowUpstream(300);
-    const edge = await startTestEdge({
-      sites: [
-        {
-          name: 'prod',
-          hosts: ['app.example.test'],
-          routes: [{ path: '/', upstream: upstream.origin }],
-        },
-      ],
-    });
+    const edge = await startTestEdge(oneSite(upstream.origin));
     try {
       const client = await openClient(edge.httpsPort);
       const code = closeCode(client);
@@ -78,15 +71,7 @@ describe('proxy graceful close', () => {
 
   it('closes requests still open when the grace period ends', async () => {
     const upstream = await startSlowUpstream(60_000);
-    const edge = await startTestEdge({
-      sites: [
-        {
-          name: 'prod',
-          hosts: ['app.example.test'],
-          routes: [{ path: '/', upstream: upstream.origin }],
-        },
-      ],
-    });
+    const edge = await startTestEdge(oneSite(upstream.origin));
     try {
       const pending = httpsRequest(edge.httpsPort, { path: '/slow' }).catch(
         (error: Error) => error,

@@ -381,6 +381,15 @@ export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** Returns a one-site configuration: app.example.test (prod) sends every path to `origin`. */
+export function oneSite(origin: string): EdgeConfigInput {
+  return {
+    sites: [
+      { name: 'prod', hosts: ['app.example.test'], routes: [{ path: '/', upstream: origin }] },
+    ],
+  };
+}
+
 /** Returns a two-site configuration: app.example.test (prod) and staging.example.test. */
 export function twoSites(
   appRoutes: unknown[],
