@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import * as x509 from '@peculiar/x509';
 import { configSchema, type EdgeConfig } from '../../src/config/schema.ts';
+import { silentLogger, type Logger } from '../../src/log.ts';
 import type { AcmeIssuer, IssueRequest, RenewalInfo } from '../../src/tls/issuer.ts';
-import type { CertificateManager } from '../../src/tls/index.ts';
+import { createCertificateManager, type CertificateManager } from '../../src/tls/index.ts';
 import type { PemKeyPair } from '../../src/tls/store.ts';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
@@ -109,6 +110,18 @@ export async function acmeConfig(
       routes: [{ path: '/', upstream: 'http://127.0.0.1:9/' }],
     })),
   });
+}
+
+/** Creates and starts a certificate manager on `clock` that orders from `issuer`. */
+export async function startManager(
+  config: Awaited<ReturnType<typeof acmeConfig>>,
+  issuer: FakeIssuer,
+  clock: FakeClock,
+  logger: Logger = silentLogger,
+): Promise<CertificateManager> {
+  const manager = await createCertificateManager({ config, logger, issuer, now: clock.now });
+  await manager.start();
+  return manager;
 }
 
 /** Waits until `predicate` holds, checking every 5 ms, or fails after `timeoutMs`. */

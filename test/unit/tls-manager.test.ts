@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { silentLogger } from '../../src/log.ts';
-import { createCertificateManager, type CertificateManager } from '../../src/tls/index.ts';
 import {
   acmeConfig,
   DAY_MS,
   FakeClock,
   FakeIssuer,
   fetchPeerCertificate,
+  startManager,
   startTlsServer,
   waitFor,
 } from '../support/acme-fakes.ts';
@@ -16,21 +15,6 @@ const SITES = {
   staging: ['staging.example.test', 'api.staging.example.test'],
   production: ['example.test', 'www.example.test'],
 };
-
-async function startManager(
-  config: Awaited<ReturnType<typeof acmeConfig>>,
-  issuer: FakeIssuer,
-  clock: FakeClock,
-): Promise<CertificateManager> {
-  const manager = await createCertificateManager({
-    config,
-    logger: silentLogger,
-    issuer,
-    now: clock.now,
-  });
-  await manager.start();
-  return manager;
-}
 
 test('manager orders one certificate per site with all its hosts', async (t) => {
   const clock = new FakeClock();

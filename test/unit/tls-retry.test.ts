@@ -1,32 +1,21 @@
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
-import { createLogger, silentLogger, type Logger } from '../../src/log.ts';
+import { createLogger } from '../../src/log.ts';
 import { AcmeProblemError, PROBLEM_RATE_LIMITED } from '../../src/tls/acme-problem.ts';
-import { createCertificateManager, type CertificateManager } from '../../src/tls/index.ts';
 import {
   acmeConfig,
   DAY_MS,
   FakeClock,
   FakeIssuer,
   fetchPeerCertificate,
+  startManager,
   startTlsServer,
   waitFor,
 } from '../support/acme-fakes.ts';
 
 const SITES = { production: ['example.test', 'www.example.test'] };
 const CONNECTION_PROBLEM = 'urn:ietf:params:acme:error:connection';
-
-async function startManager(
-  config: Awaited<ReturnType<typeof acmeConfig>>,
-  issuer: FakeIssuer,
-  clock: FakeClock,
-  logger: Logger = silentLogger,
-): Promise<CertificateManager> {
-  const manager = await createCertificateManager({ config, logger, issuer, now: clock.now });
-  await manager.start();
-  return manager;
-}
 
 function connectionError(): AcmeProblemError {
   return new AcmeProblemError('127.0.0.1: Connection refused', { problemType: CONNECTION_PROBLEM });
