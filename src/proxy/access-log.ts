@@ -3,7 +3,7 @@ import type { Logger } from '../log.ts';
 
 /** pino's number for the info level, which access lines are written at. */
 const INFO_LEVEL = 30;
-/** Pending access-log text that is written at once instead of waiting for the next loop turn. */
+/** Length of pending access-log text at which it is written without waiting for the loop turn's end. */
 const MAX_PENDING_CHARS = 16 * 1024;
 /** Characters that JSON strings must escape, plus non-ASCII, which JSON.stringify then handles. */
 const NEEDS_ESCAPING = /["\\\u0000-\u001f\u007f-\uffff]/;
