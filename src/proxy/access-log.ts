@@ -5,8 +5,6 @@ import type { Logger } from '../log.ts';
 const INFO_LEVEL = 30;
 /** Length of pending access-log text at which it is written without waiting for the loop turn's end. */
 const MAX_PENDING_CHARS = 16 * 1024;
-/** Characters that JSON strings must escape, plus non-ASCII, which JSON.stringify then handles. */
-const NEEDS_ESCAPING = /["\\\u0000-\u001f\u007f-\uffff]/;
 
 /** The fixed fields of one access line. */
 export interface AccessEntry {
@@ -94,5 +92,14 @@ function flushPending(log: AccessLog): void {
 
 /** Encodes a JSON string, skipping JSON.stringify for the usual plain ASCII values. */
 function quote(value: string): string {
-  return NEEDS_ESCAPING.test(value) ? JSON.stringify(value) : `"${value}"`;
+  return isPlainAscii(value) ? `"${value}"` : JSON.stringify(value);
+}
+
+/** True when no character of `value` needs a JSON escape: printable ASCII other than `"` and `\`. */
+function isPlainAscii(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if (code < 0x20 || code > 0x7e || code === 0x22 /* " */ || code === 0x5c /* \ */) return false;
+  }
+  return true;
 }
