@@ -33,11 +33,21 @@ function handle(req, res) {
     if (!isHopByHop(req.rawHeaders[i])) headers.push(req.rawHeaders[i], req.rawHeaders[i + 1]);
   }
   let resume;
+  let abort;
+  let complete = false;
+  // A client that leaves mid-response must release the upstream connection, or paused requests
+  // pile up until the pool has no connection left.
+  res.once('close', () => {
+    if (!complete) abort?.(new Error('client closed the connection'));
+  });
   pool.dispatch(
     { path: req.url, method: req.method, headers, body: null },
     {
-      onConnect() {},
+      onConnect(abortUpstream) {
+        abort = abortUpstream;
+      },
       onError(error) {
+        complete = true;
         if (res.headersSent) res.destroy(error);
         else res.writeHead(502).end();
       },
@@ -57,6 +67,7 @@ function handle(req, res) {
         return false;
       },
       onComplete() {
+        complete = true;
         res.end();
       },
     },

@@ -111,7 +111,7 @@ function renderScenario(
       `| ${labels.get(row.target)} | ${number(row.medianRate)} | ${number(row.p50Ms, 2)} | ${number(row.p99Ms, 2)} ` +
       `| ${row.ratios.map((r) => number(r, 2)).join(' / ')} | ${number(row.medianRatio, 2)} | ${number(row.cores, 2)} ` +
       `| ${number(cpu, 1)} (${number(row.userUsPerUnit, 1)} + ${number(row.systemUsPerUnit, 1)}) ` +
-      `| ${scenario.upstream === 'none' ? '–' : number(row.upstreamUsPerUnit, 1)} | ${row.errors} | ${row.rates.map((r) => number(r)).join(' / ')} |`
+      `| ${scenario.upstream === 'none' ? '–' : number(row.upstreamUsPerUnit, 1)} | ${row.errors}${row.emptyRuns > 0 ? ` (${row.emptyRuns} runs without any response)` : ''} | ${row.rates.map((r) => number(r)).join(' / ')} |`
     );
   });
   return [`### ${scenario.title} (\`${scenario.id}\`)`, '', header, rule, ...lines].join('\n');

@@ -28,6 +28,8 @@ export interface ScenarioSummary {
   systemUsPerUnit: number;
   upstreamUsPerUnit: number;
   errors: number;
+  /** Runs that completed no request at all: the target stopped serving. */
+  emptyRuns: number;
   rssPeakKiB: number;
 }
 
@@ -65,6 +67,7 @@ export function summariseScenario(
         systemUsPerUnit: perUnit((m) => m.cpuSystemUs),
         upstreamUsPerUnit: perUnit((m) => m.upstreamCpuUs),
         errors: own.reduce((sum, m) => sum + m.load.errors, 0),
+        emptyRuns: own.filter((m) => m.load.count === 0).length,
         rssPeakKiB: Math.max(...own.map((m) => m.rssPeakKiB)),
       };
     });
