@@ -110,7 +110,8 @@ describe('proxy client timeouts', () => {
   before(async () => {
     upstream = await startUpstream((_req, res, body) => res.end(`got ${body.length}`));
     edge = await startTestEdge({
-      timeouts: { headersMs: 300, requestMs: 0, keepAliveMs: 300 },
+      // headersMs is also the TLS handshake timeout, so it leaves room for a loaded CI machine.
+      timeouts: { headersMs: 1_000, requestMs: 0, keepAliveMs: 300 },
       sites: [
         {
           name: 'prod',
@@ -142,7 +143,7 @@ describe('proxy client timeouts', () => {
     socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
     const closed = new Promise((resolve) => socket.on('close', resolve));
     socket.write('GET / HTTP/1.1\r\nHost: app.example.test\r\n\r\n');
-    await waitUntil(() => text.includes('got 0'), 1_000, 'response');
+    await waitUntil(() => text.includes('got 0'), 5_000, 'response');
     await closed;
     assert.equal(statusOf(text), 200);
   });
@@ -156,6 +157,7 @@ describe('proxy client timeouts', () => {
       await delay(200);
       socket.write('x');
     }
+    // 1.6 s in total: longer than headersMs, keepAliveMs and the route's upstreamMs.
     await waitUntil(() => text.includes('got 8'), 2_000, 'upload response');
     socket.destroy();
     assert.equal(statusOf(text), 200);
