@@ -156,7 +156,8 @@ describe('production stack on a private Docker engine', () => {
     for (const rule of isolationRules) spawnSync('iptables', ['-D', ...rule]);
     if (stackDir) await compose(stackDir, 'down', '-v', '--timeout', '5').catch(() => {});
     await pebble?.stop();
-    if (work) rmSync(work, { recursive: true, force: true });
+    // Retries cover files a stopping container or Pebble may still be writing (ENOTEMPTY).
+    if (work) rmSync(work, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
   });
 
   it('obtains certificates for both hosts', async () => {
