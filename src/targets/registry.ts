@@ -63,6 +63,8 @@ export class Target {
    * do not all reconnect at the same moment. Resolves when every close has been sent.
    */
   async closeUpgrades(code: number, graceMs: number, spreadMs: number): Promise<void> {
+    // A replaced target gets no new upgrades, so with none open there is nothing to wait for.
+    if (this.upgrades.size === 0) return;
     await delay(graceMs);
     const connections = [...this.upgrades];
     const step = connections.length > 1 ? spreadMs / (connections.length - 1) : 0;
