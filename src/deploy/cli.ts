@@ -29,7 +29,7 @@ options:
   --help                  show this text
 `;
 
-/** Where the command writes and reads its environment; the process's by default. */
+/** Output streams and environment of the command, the process's own by default. */
 export interface CommandIo {
   stdout: { write(text: string): unknown };
   stderr: { write(text: string): unknown };

@@ -3,7 +3,7 @@ import { STATUS_CODES, type ServerResponse } from 'node:http';
 /** Logged as the status of a request whose client closed the connection first (as nginx does). */
 export const CLIENT_CLOSED_STATUS = 499;
 
-/** Why the edge answered a request itself; each kind has one status and one page text. */
+/** Reasons the edge responds to a request itself, each with one status and one page text. */
 export const FAILURES = {
   badRequest: { status: 400, text: 'malformed request' },
   missingHost: { status: 400, text: 'missing or invalid Host header' },
@@ -57,7 +57,7 @@ export function errorCode(error: unknown): string | undefined {
 
 const pages = new Map<FailureKind, Buffer>();
 
-/** The small plain page of a failure: status line and one sentence, nothing from the request. */
+/** Returns the plain page of a failure: its status line and one sentence, nothing from the request. */
 export function failurePage(kind: FailureKind): Buffer {
   let page = pages.get(kind);
   if (page === undefined) {

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 /** Request ids accepted from clients; anything else is replaced by a generated one. */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/** What the edge knows about a request that the upstream should learn from headers. */
+/** Request facts the edge passes to the upstream in forwarding headers. */
 export interface ForwardingFacts {
   /** TCP peer address. */
   peer: string;
@@ -143,9 +143,10 @@ export function requestIdOf(head: RequestHead): string {
 /**
  * Converts upstream response headers (undici's raw Buffer list) to the flat string list for
  * `res.writeHead`, without hop-by-hop headers and the upstream's X-Request-Id. Latin-1 decoding
- * maps each byte to one character. Node writes such a head as Latin-1, so the bytes leave as they
- * arrived, as long as the first body write is a Buffer: Node prepends the head to a first string
- * chunk and writes both in that chunk's encoding, which would re-encode bytes above 127 as UTF-8.
+ * maps each byte to one character, and Node writes such a head as Latin-1, so the bytes leave as
+ * they arrived. This holds only while the first body write is a Buffer. Node prepends the head to
+ * a first string chunk and writes both in that chunk's encoding, which re-encodes bytes above 127
+ * as UTF-8.
  */
 export function clientResponseHeaders(
   raw: readonly Buffer[],
