@@ -9,6 +9,7 @@ export const HEALTH_USER_AGENT = 'caliente-edge-healthcheck';
 export const MAX_PROBE_TIMEOUT_MS = 5_000;
 /** Log lines shown when a container exits during the wait. */
 const LOG_TAIL_LINES = 20;
+const NO_PROBE_YET = 'no probe finished yet';
 
 export interface HealthWaitOptions {
   engine: DockerEngine;
@@ -37,7 +38,7 @@ export async function waitUntilHealthy(
 ): Promise<{ address: string; message: string }> {
   const deadline = Date.now() + options.timeoutMs;
   const initial = await inspectOrFail(options);
-  let lastResult = 'no probe finished yet';
+  let lastResult = NO_PROBE_YET;
 
   for (;;) {
     const info = await inspectOrFail(options);
@@ -52,8 +53,12 @@ export async function waitUntilHealthy(
           }
         : await probe(options, address, info, deadline);
     if (result.healthy) return { address: address!, message: result.message };
-    if (result.message !== lastResult) options.onProgress?.(result.message);
-    lastResult = result.message;
+    // A probe cut short by the deadline says less than an earlier answer such as "HTTP 301".
+    const keepEarlier = result.cutShort === true && lastResult !== NO_PROBE_YET;
+    if (!keepEarlier) {
+      if (result.message !== lastResult) options.onProgress?.(result.message);
+      lastResult = result.message;
+    }
 
     if (Date.now() + options.intervalMs > deadline) {
       throw new EdgeError(
@@ -72,6 +77,8 @@ export async function waitUntilHealthy(
 interface ProbeResult {
   healthy: boolean;
   message: string;
+  /** The probe timed out after less than its full time because the overall deadline came. */
+  cutShort?: boolean;
 }
 
 async function probe(
@@ -81,7 +88,8 @@ async function probe(
   deadline: number,
 ): Promise<ProbeResult> {
   const timeoutMs = Math.max(1, Math.min(MAX_PROBE_TIMEOUT_MS, deadline - Date.now()));
-  if (options.path !== undefined) return probeHttp(options, address, timeoutMs);
+  const cutShort = timeoutMs < MAX_PROBE_TIMEOUT_MS;
+  if (options.path !== undefined) return probeHttp(options, address, timeoutMs, cutShort);
 
   const health = info.State.Health;
   if (health !== undefined && health.Status !== 'none') {
@@ -99,13 +107,14 @@ async function probe(
     }
     return { healthy: false, message: `Docker health check ${health.Status}` };
   }
-  return probeTcp(options, address, timeoutMs);
+  return probeTcp(options, address, timeoutMs, cutShort);
 }
 
 function probeHttp(
   options: HealthWaitOptions,
   address: string,
   timeoutMs: number,
+  cutShort: boolean,
 ): Promise<ProbeResult> {
   const headers: Record<string, string> = {
     'user-agent': HEALTH_USER_AGENT,
@@ -131,9 +140,17 @@ function probeHttp(
         resolve({ healthy: false, message: `health check returned HTTP ${status}${location}` });
       },
     );
-    request.on('timeout', () => request.destroy(new Error(`no response within ${timeoutMs} ms`)));
+    let timedOut = false;
+    request.on('timeout', () => {
+      timedOut = true;
+      request.destroy(new Error(`no response within ${timeoutMs} ms`));
+    });
     request.on('error', (error) =>
-      resolve({ healthy: false, message: `health check failed: ${error.message}` }),
+      resolve({
+        healthy: false,
+        message: `health check failed: ${error.message}`,
+        cutShort: cutShort && timedOut,
+      }),
     );
   });
 }
@@ -142,6 +159,7 @@ function probeTcp(
   options: HealthWaitOptions,
   address: string,
   timeoutMs: number,
+  cutShort: boolean,
 ): Promise<ProbeResult> {
   return new Promise((resolve) => {
     const socket = net.connect({ host: address, port: options.port, timeout: timeoutMs });
@@ -149,9 +167,17 @@ function probeTcp(
       socket.destroy();
       resolve({ healthy: true, message: `port ${options.port} accepts connections` });
     });
-    socket.on('timeout', () => socket.destroy(new Error(`no response within ${timeoutMs} ms`)));
+    let timedOut = false;
+    socket.on('timeout', () => {
+      timedOut = true;
+      socket.destroy(new Error(`no response within ${timeoutMs} ms`));
+    });
     socket.on('error', (error) =>
-      resolve({ healthy: false, message: `port ${options.port}: ${error.message}` }),
+      resolve({
+        healthy: false,
+        message: `port ${options.port}: ${error.message}`,
+        cutShort: cutShort && timedOut,
+      }),
     );
   });
 }
