@@ -124,6 +124,7 @@ export class UpstreamHealthMonitor implements HealthMonitor {
       path: check.plan.site.healthCheck.path,
       host: check.plan.site.hosts[0]!,
       timeoutMs: this.options.timeoutMs ?? check.plan.site.healthCheck.timeoutMs,
+      upgradeRequiredIsHealthy: check.plan.routes.some((route) => route.websocket),
       signal: abort.signal,
     });
     check.abort = undefined;

@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 
 /** User-Agent of health probes, so upstream access logs can tell them apart from visitors. */
 export const HEALTH_PROBE_USER_AGENT = 'caliente-edge-health';
+const UPGRADE_REQUIRED = 426;
 
 export interface ProbeOptions {
   /** Upstream origin such as http://10.213.1.5:8000. */
@@ -13,6 +14,11 @@ export interface ProbeOptions {
   /** Host header: the site's first host, so frameworks that check it (Django ALLOWED_HOSTS) accept the probe. */
   host: string;
   timeoutMs: number;
+  /**
+   * Counts 426 Upgrade Required as healthy: a WebSocket-only server (a Daphne or `ws` process
+   * behind a WebSocket route) answers a plain GET with it, and the answer shows it is up.
+   */
+  upgradeRequiredIsHealthy?: boolean;
   /** Aborts the probe, for shutdown. */
   signal?: AbortSignal;
 }
@@ -30,7 +36,7 @@ export type ProbeFunction = (options: ProbeOptions) => Promise<ProbeResult>;
 
 /**
  * Sends one GET to the upstream on a fresh connection. A 2xx or 3xx answer within the timeout is
- * healthy. Never rejects: every failure becomes an unhealthy result with its error message.
+ * healthy, and so is 426 when `upgradeRequiredIsHealthy` is set. Never rejects: every failure becomes an unhealthy result with its error message.
  */
 export function probeUpstream(options: ProbeOptions): Promise<ProbeResult> {
   const url = new URL(options.path, options.origin);
@@ -68,7 +74,9 @@ export function probeUpstream(options: ProbeOptions): Promise<ProbeResult> {
     request.on('response', (response) => {
       const status = response.statusCode ?? 0;
       const latencyMs = elapsed();
-      const healthy = status >= 200 && status < 400;
+      const healthy =
+        (status >= 200 && status < 400) ||
+        (status === UPGRADE_REQUIRED && options.upgradeRequiredIsHealthy === true);
       const result: ProbeResult = healthy
         ? { healthy, latencyMs, status }
         : { healthy, latencyMs, status, error: `HTTP ${status}` };

@@ -22,7 +22,7 @@ const config = parseConfig({
     {
       name: 'staging',
       hosts: ['staging.example.test'],
-      routes: [{ path: '/', upstream: 'http://127.0.0.1:9' }],
+      routes: [{ path: '/', upstream: 'http://127.0.0.1:9', websocket: false }],
     },
   ],
   services: {
@@ -117,10 +117,12 @@ describe('health monitor', () => {
     assert.equal(web.path, '/healthz');
     assert.equal(web.host, 'app.example.test');
     assert.equal(web.timeoutMs, 250);
+    assert.equal(web.upgradeRequiredIsHealthy, true, 'WebSocket routes accept 426');
     const staging = calls.find((call) => call.origin === 'http://127.0.0.1:9');
     assert.ok(staging, 'fixed upstream probed');
     assert.equal(staging.path, '/');
     assert.equal(staging.host, 'staging.example.test');
+    assert.equal(staging.upgradeRequiredIsHealthy, false, 'plain routes count 426 as a failure');
   });
 
   it('reports one status per proxied route and none for static routes', async () => {

@@ -21,6 +21,7 @@ describe('health probe', () => {
       if (req.url === '/down') res.writeHead(503).end('down');
       else if (req.url === '/redirect') res.writeHead(302, { location: '/' }).end();
       else if (req.url === '/hang') return;
+      else if (req.url === '/ws-only') res.writeHead(426, { upgrade: 'websocket' }).end();
       else res.writeHead(200).end('ok');
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -59,6 +60,25 @@ describe('health probe', () => {
     });
     assert.equal(result.healthy, true);
     assert.equal(result.status, 302);
+  });
+
+  it('counts 426 Upgrade Required as healthy only when the upstream serves WebSockets', async () => {
+    const probe = (upgradeRequiredIsHealthy: boolean) =>
+      probeUpstream({
+        origin,
+        path: '/ws-only',
+        host: 'a.test',
+        timeoutMs: 1000,
+        upgradeRequiredIsHealthy,
+      });
+
+    const websocket = await probe(true);
+    assert.equal(websocket.healthy, true);
+    assert.equal(websocket.status, 426);
+
+    const plain = await probe(false);
+    assert.equal(plain.healthy, false);
+    assert.equal(plain.error, 'HTTP 426');
   });
 
   it('reports a 503 as unhealthy', async () => {
