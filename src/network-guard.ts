@@ -1,4 +1,3 @@
-import Docker from 'dockerode';
 import ipaddr from 'ipaddr.js';
 import type { SiteConfig } from './config/schema.ts';
 import type { EdgeContext, NetworkGuard } from './context.ts';
@@ -69,6 +68,9 @@ export async function createNetworkGuard(context: EdgeContext): Promise<NetworkG
   const names = networkNames(context.config.sites);
   if (names.length === 0) return undefined;
 
+  // Loaded only when a site names a network, because dockerode and its dependencies cost
+  // several MB of memory.
+  const { default: Docker } = await import('dockerode');
   const docker = new Docker({
     socketPath: context.config.docker.socket,
     timeout: DEFAULT_NETWORK_INSPECT_TIMEOUT_MS,

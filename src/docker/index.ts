@@ -4,7 +4,6 @@ import type { Logger } from '../log.ts';
 import type { ContainerStatus } from '../status.ts';
 import { serviceKey } from '../targets/registry.ts';
 import { ServiceDiscovery } from './discovery.ts';
-import { DockerodeEngine } from './dockerode-engine.ts';
 import type { DockerEngine } from './engine.ts';
 import {
   containerAddress,
@@ -34,10 +33,19 @@ export async function createDockerRuntime(
   if (Object.keys(context.config.services).length === 0) return undefined;
 
   const logger = context.logger.child({ module: 'docker' });
-  const engine = options.engine ?? new DockerodeEngine(context.config.docker.socket);
+  const engine = options.engine ?? (await createDockerodeEngine(context.config.docker.socket));
   const runtime = new DockerServiceRuntime(context, engine, logger, options.eventsRetryMs);
   await runtime.start();
   return runtime;
+}
+
+/**
+ * Creates the dockerode engine. dockerode is loaded here, only when services are configured,
+ * because it and its dependencies cost several MB of memory.
+ */
+async function createDockerodeEngine(socket: string): Promise<DockerEngine> {
+  const { DockerodeEngine } = await import('./dockerode-engine.ts');
+  return new DockerodeEngine(socket);
 }
 
 /** Docker access of the edge: the engine, discovery of service containers, their status. */
