@@ -1,9 +1,11 @@
-import acme from 'acme-client';
-
-/** Directory names accepted in `tls.acme.directory` besides URLs. */
+/**
+ * Directory names accepted in `tls.acme.directory` besides URLs. The URLs are the ones
+ * acme-client 5 lists in `acme.directory.letsencrypt` (a unit test compares them), written out so
+ * that resolving a name does not load acme-client.
+ */
 export const NAMED_DIRECTORIES: Record<string, string> = {
-  letsencrypt: acme.directory.letsencrypt.production,
-  'letsencrypt-staging': acme.directory.letsencrypt.staging,
+  letsencrypt: 'https://acme-v02.api.letsencrypt.org/directory',
+  'letsencrypt-staging': 'https://acme-staging-v02.api.letsencrypt.org/directory',
 };
 
 /** Returns the directory URL for a configured name or URL. */

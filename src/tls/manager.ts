@@ -4,11 +4,10 @@ import type { EdgeConfig } from '../config/schema.ts';
 import { ConfigError, EdgeError, errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { CertificateStatus } from '../status.ts';
-import { AcmeClientIssuer } from './acme-issuer.ts';
 import { ChallengeStore } from './challenges.ts';
 import { resolveDirectoryUrl } from './directory.ts';
 import type { CertificateManager, CertificateManagerOptions } from './index.ts';
-import { CertificateMaintainer, type CertificateGroup } from './maintainer.ts';
+import type { CertificateGroup, CertificateMaintainer } from './maintainer.ts';
 import { certificateNotAfter, createSelfSignedCertificate } from './self-signed.ts';
 import { SniCache } from './sni-cache.ts';
 import { CertificateStore, type PemKeyPair } from './store.ts';
@@ -50,7 +49,7 @@ class TlsCertificateManager implements CertificateManager {
     await this.createFallback(unmanaged);
 
     if (groups.length > 0) {
-      this.maintainer = this.createMaintainer(groups);
+      this.maintainer = await this.createMaintainer(groups);
       await this.maintainer.load();
     }
   }
@@ -197,13 +196,18 @@ class TlsCertificateManager implements CertificateManager {
     });
   }
 
-  private createMaintainer(groups: CertificateGroup[]): CertificateMaintainer {
+  /**
+   * Creates the ACME maintainer. Its modules are loaded here, only when some host gets an ACME
+   * certificate, because acme-client and @peculiar/x509 cost several MB of memory.
+   */
+  private async createMaintainer(groups: CertificateGroup[]): Promise<CertificateMaintainer> {
     const acme = this.config.tls.acme!;
     const directoryUrl = resolveDirectoryUrl(acme.directory);
     const store = new CertificateStore(this.config.certsDir, directoryUrl);
+    const { CertificateMaintainer } = await import('./maintainer.ts');
     const issuer =
       this.options.issuer ??
-      new AcmeClientIssuer({
+      new (await import('./acme-issuer.ts')).AcmeClientIssuer({
         directoryUrl,
         email: acme.email,
         caBundle: acme.caBundle === undefined ? undefined : readCaBundle(acme.caBundle),

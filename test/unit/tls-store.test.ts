@@ -3,7 +3,8 @@ import { mkdtemp, readdir, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { directoryKey, resolveDirectoryUrl } from '../../src/tls/directory.ts';
+import acme from 'acme-client';
+import { directoryKey, NAMED_DIRECTORIES, resolveDirectoryUrl } from '../../src/tls/directory.ts';
 import { CertificateStore, type CertificateMetadata } from '../../src/tls/store.ts';
 import { makeCertificate } from '../support/acme-fakes.ts';
 
@@ -83,4 +84,10 @@ test('store names cannot escape the certificates folder', async () => {
 
   const entries = await readdir(join(store.root, 'certificates'));
   assert.deepEqual(entries, ['.._.._etc']);
+});
+
+test('named directories are the URLs acme-client lists', () => {
+  assert.equal(NAMED_DIRECTORIES.letsencrypt, acme.directory.letsencrypt.production);
+  assert.equal(NAMED_DIRECTORIES['letsencrypt-staging'], acme.directory.letsencrypt.staging);
+  assert.equal(resolveDirectoryUrl('https://127.0.0.1:14000/dir'), 'https://127.0.0.1:14000/dir');
 });
