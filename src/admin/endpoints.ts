@@ -18,7 +18,7 @@ import {
   sendText,
   setSecurityHeaders,
 } from './http.ts';
-import { EdgeMetrics } from './metrics.ts';
+import type { EdgeMetrics } from './metrics.ts';
 import {
   renderConfirmPage,
   renderDisabledPage,
@@ -43,7 +43,7 @@ export class AdminEndpoints {
   private readonly auth: AdminAuth;
   private readonly secrets: string[];
   private readonly sampler: EdgeSampler;
-  private readonly metrics: EdgeMetrics;
+  private metrics: Promise<EdgeMetrics> | undefined;
   private readonly now: () => number;
   private readonly log: Logger;
   private readonly gate: AdminGate;
@@ -56,7 +56,6 @@ export class AdminEndpoints {
     this.log = options.logger;
     this.gate = new AdminGate(auth, options.logger);
     this.sampler = new EdgeSampler(() => context.routeStats, context.startedAt, options.now);
-    this.metrics = new EdgeMetrics(context, options.secrets);
   }
 
   register(api: EdgeApi): void {
@@ -114,13 +113,26 @@ export class AdminEndpoints {
   private async showMetrics(request: EdgeRequest): Promise<void> {
     if (!(await this.gate.authenticateData(request))) return;
 
-    const text = await this.metrics.scrape();
+    const metrics = await this.loadMetrics();
+    const text = await metrics.scrape();
     setSecurityHeaders(request.res);
     request.res.writeHead(200, {
-      'content-type': this.metrics.contentType,
+      'content-type': metrics.contentType,
       'content-length': Buffer.byteLength(text),
     });
     request.res.end(text);
+  }
+
+  /**
+   * Creates the metrics registry on the first scrape, because prom-client costs memory and its
+   * default metrics sample the event loop every 10 ms. So the default metrics that observe events,
+   * such as GC durations, count from the first scrape on.
+   */
+  private loadMetrics(): Promise<EdgeMetrics> {
+    this.metrics ??= import('./metrics.ts').then(
+      ({ EdgeMetrics }) => new EdgeMetrics(this.context, this.secrets),
+    );
+    return this.metrics;
   }
 
   private async showLogin(request: EdgeRequest): Promise<void> {
