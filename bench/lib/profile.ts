@@ -24,8 +24,8 @@ const PROFILE_WRITE_WAIT_MS = 10_000;
 
 /**
  * Runs the edge alone under `node --cpu-prof` during one scenario (the first of BENCH_SCENARIOS it
- * serves correctly; by default small, else small-tls because the edge's plain HTTP listener only
- * redirects), stops it with SIGTERM so V8 writes the profile, and summarises where time went.
+ * serves correctly; by default small, else small-tls), stops it with SIGTERM so V8 writes the
+ * profile, and summarises where time went.
  */
 export async function runProfile(options: BenchOptions, group: ProcessGroup): Promise<string> {
   const profileDir = path.join(options.workDir, 'profile');

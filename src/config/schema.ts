@@ -70,7 +70,7 @@ const listenSchema = z
   .object({
     /** Address both listeners bind to. */
     address: z.string().default('0.0.0.0'),
-    /** Plain HTTP port: ACME challenges and redirects to HTTPS. */
+    /** Plain HTTP port: ACME challenges, redirects to HTTPS, and sites with `http: serve`. */
     httpPort: z.number().int().min(0).max(65535).default(80),
     /** HTTPS port. */
     httpsPort: z.number().int().min(0).max(65535).default(443),
@@ -153,6 +153,9 @@ const healthCheckSchema = z
   })
   .strict();
 
+/** Values of a site's `http` option. */
+export const SITE_HTTP_MODES = ['redirect', 'serve'] as const;
+
 const siteSchema = z
   .object({
     name: z.string().regex(SERVICE_NAME, SERVICE_NAME_MESSAGE),
@@ -161,6 +164,12 @@ const siteSchema = z
     network: z.string().min(1).optional(),
     /** Send Strict-Transport-Security. Defaults to on for a site named prod or production. */
     hsts: z.boolean().optional(),
+    /**
+     * What the plain HTTP listener does with this site's requests other than ACME challenges:
+     * `redirect` them to HTTPS with 308, or `serve` them like HTTPS requests (for a site behind a
+     * proxy that terminates TLS, or an internal host).
+     */
+    http: z.enum(SITE_HTTP_MODES).default('redirect'),
     healthCheck: healthCheckSchema.default({}),
     routes: z.array(routeSchema).min(1),
   })

@@ -9,53 +9,30 @@ import { dispatchEdgeApi } from './edge-dispatch.ts';
 import { FAILURES, failurePage, sendFailure, type FailureKind } from './errors.ts';
 import { Exchange, type ExchangeLog } from './exchange.ts';
 import { forward } from './forwarder.ts';
-import {
-  requestIdOf,
-  scanRequestHead,
-  upstreamRequestHeaders,
-  type RequestHead,
-} from './headers.ts';
-import { HostTable, requestHost } from './host.ts';
-import {
-  edgeSubPath,
-  encodePath,
-  matchesPrefix,
-  normalisePath,
-  parseRequestTarget,
-} from './path.ts';
+import { upstreamRequestHeaders } from './headers.ts';
+import { HostTable } from './host.ts';
+import { edgeSubPath, encodePath, matchesPrefix, normalisePath } from './path.ts';
+import { readRequest, type SiteRequest } from './request.ts';
 import type { CompiledRoute, Router } from './router.ts';
-import { peerAddress, TrustedProxies } from './trusted.ts';
+import { TrustedProxies } from './trusted.ts';
 import { refuseUpgrade, WebSocketTunnel } from './websocket.ts';
 
 /** Socket property caching the site of the connection's TLS server name (null: no name). */
 const SNI_SITE = Symbol('sniSite');
 
-/** A request resolved to a site and a route, or the failure that ends it. */
-interface Resolved {
-  head: RequestHead;
-  reqId: string;
-  client: string;
-  host: string;
-  site: SiteConfig | undefined;
-  /** Raw path and query. */
-  path: string;
-  query: string;
-  /** Path used for routing, see normalisePath. */
-  normalised: string;
-  failure: FailureKind | undefined;
-}
-
 /**
- * Handles requests and WebSocket upgrades on the HTTPS listener. Each one goes through the Host
- * and SNI checks, the network guard, `/_edge` and routing, then to static files or the forwarder.
+ * Handles requests and WebSocket upgrades of sites: every request on the HTTPS listener, and on the
+ * plain HTTP listener those of sites with `http: serve`. Each one goes through the Host and (over
+ * TLS) SNI checks, the network guard, `/_edge` and routing, then to static files or the forwarder.
  */
-export class HttpsHandler {
+export class SiteHandler {
   readonly tunnels = new Set<WebSocketTunnel>();
   /** Set when shutting down: responses ask clients to close their connections. */
   closing = false;
   private readonly context: EdgeContext;
   private readonly router: Router;
-  private readonly hosts: HostTable;
+  /** Host lookup, shared with the plain HTTP listener. */
+  readonly hosts: HostTable;
   private readonly trusted: TrustedProxies;
   private readonly log: ExchangeLog;
   private readonly hsts = new Map<SiteConfig, string | undefined>();
@@ -74,27 +51,37 @@ export class HttpsHandler {
 
   /** `request` listener of the HTTPS server. */
   handleRequest(req: IncomingMessage, res: ServerResponse, expectsContinue = false): void {
+    this.serve(req, res, readRequest(req, this.hosts, true), expectsContinue);
+  }
+
+  /** Serves a request read by `readRequest`, from either listener. */
+  serve(
+    req: IncomingMessage,
+    res: ServerResponse,
+    request: SiteRequest,
+    expectsContinue: boolean,
+  ): void {
     if (this.closing) res.shouldKeepAlive = false;
-    const resolved = this.resolve(req, req.socket as TLSSocket);
-    if (resolved.failure !== undefined || resolved.site === undefined) {
-      this.answer(req, res, resolved, resolved.failure ?? 'misdirected', undefined);
+    const failure = this.check(request, req.socket);
+    if (failure !== undefined || request.site === undefined) {
+      this.answer(req, res, request, failure ?? 'misdirected', undefined);
       return;
     }
 
-    const site = resolved.site;
-    const subPath = edgeSubPath(resolved.normalised);
+    const site = request.site;
+    const subPath = edgeSubPath(request.normalised);
     if (subPath !== undefined) {
-      this.serveEdgeApi(req, res, resolved, subPath);
+      this.serveEdgeApi(req, res, request, subPath);
       return;
     }
 
-    const route = this.router.match(site, resolved.normalised);
+    const route = this.router.match(site, request.normalised);
     if (route === undefined) {
-      this.answer(req, res, resolved, 'notFound', undefined);
+      this.answer(req, res, request, 'notFound', undefined);
     } else if (route.files !== undefined) {
-      this.serveStatic(req, res, resolved, route, expectsContinue);
+      this.serveStatic(req, res, request, route, expectsContinue);
     } else {
-      this.proxy(req, res, resolved, route, expectsContinue);
+      this.proxy(req, res, request, route, expectsContinue);
     }
   }
 
@@ -105,26 +92,31 @@ export class HttpsHandler {
 
   /** `upgrade` listener of the HTTPS server. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.serveUpgrade(req, socket, head, readRequest(req, this.hosts, true));
+  }
+
+  /** Serves a WebSocket upgrade read by `readRequest`, from either listener. */
+  serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, request: SiteRequest): void {
     socket.on('error', ignoreSocketError);
-    const resolved = this.resolve(req, socket as TLSSocket);
-    if (resolved.failure !== undefined || resolved.site === undefined) {
-      this.refuse(req, socket, resolved, resolved.failure ?? 'misdirected');
+    const failure = this.check(request, socket);
+    if (failure !== undefined || request.site === undefined) {
+      this.refuse(req, socket, request, failure ?? 'misdirected');
       return;
     }
 
     const route =
-      edgeSubPath(resolved.normalised) === undefined
-        ? this.router.match(resolved.site, resolved.normalised)
+      edgeSubPath(request.normalised) === undefined
+        ? this.router.match(request.site, request.normalised)
         : undefined;
     const upgrade = req.headers.upgrade;
     if (route === undefined || route.slot === undefined) {
-      this.refuse(req, socket, resolved, 'notFound');
+      this.refuse(req, socket, request, 'notFound');
     } else if (typeof upgrade !== 'string' || upgrade.toLowerCase() !== 'websocket') {
-      this.refuse(req, socket, resolved, 'badRequest');
+      this.refuse(req, socket, request, 'badRequest');
     } else if (!route.config.websocket) {
-      this.refuse(req, socket, resolved, 'websocketDisabled');
+      this.refuse(req, socket, request, 'websocketDisabled');
     } else if (route.slot.current === undefined) {
-      this.refuse(req, socket, resolved, 'noTarget');
+      this.refuse(req, socket, request, 'noTarget');
     } else {
       socket.off('error', ignoreSocketError);
       const tunnel = new WebSocketTunnel(
@@ -134,11 +126,11 @@ export class HttpsHandler {
           head,
           target: route.slot.current,
           route,
-          host: resolved.host,
-          path: this.upstreamPath(route, resolved),
-          headers: this.forwardingHeaders(req, resolved, true),
-          reqId: resolved.reqId,
-          client: resolved.client,
+          host: request.host,
+          path: this.upstreamPath(route, request),
+          headers: this.forwardingHeaders(req, request, true),
+          reqId: request.reqId,
+          client: request.client,
         },
         this.log,
         this.tunnels,
@@ -152,44 +144,25 @@ export class HttpsHandler {
     for (const tunnel of [...this.tunnels]) tunnel.close(code, 'edge shutting down');
   }
 
-  private resolve(req: IncomingMessage, socket: TLSSocket): Resolved {
-    const head = scanRequestHead(req.rawHeaders);
-    const resolved: Resolved = {
-      head,
-      reqId: requestIdOf(head),
-      client: peerAddress(socket.remoteAddress),
-      host: '',
-      site: undefined,
-      path: '',
-      query: '',
-      normalised: '',
-      failure: undefined,
-    };
-
+  /**
+   * Completes the checks `readRequest` leaves to the site handler and sets `normalised`. Returns
+   * the failure that ends the request, or undefined when it may be served.
+   */
+  private check(request: SiteRequest, socket: Duplex): FailureKind | undefined {
+    if (request.failure !== undefined) return request.failure;
     // RFC 9112 section 6.1 asks for 501 when a request uses a transfer coding the server lacks.
-    if (head.unsupportedCoding) return fail(resolved, 'unsupportedCoding');
-    const target = parseRequestTarget(req.url ?? '');
-    if (target === undefined) return fail(resolved, 'badRequest');
-    const hostValue = requestHost(this.hosts, target.authority, head.hostCount, head.host);
-    if (hostValue === undefined) return fail(resolved, 'missingHost');
-    resolved.host = hostValue;
+    if (request.head.unsupportedCoding) return 'unsupportedCoding';
+    const site = request.site;
+    if (site === undefined) return 'misdirected';
+    if (request.secure && !this.sniAgrees(socket as TLSSocket, site)) return 'misdirected';
 
-    const match = this.hosts.match(hostValue);
-    if (match.kind === 'invalid') return fail(resolved, 'missingHost');
-    if (match.kind === 'unknown') return fail(resolved, 'misdirected');
-    if (!this.sniAgrees(socket, match.site)) return fail(resolved, 'misdirected');
-    resolved.site = match.site;
-
-    const normalised = normalisePath(target.path);
-    if (normalised === undefined) return fail(resolved, 'badRequest');
-    resolved.path = target.path;
-    resolved.query = target.query;
-    resolved.normalised = normalised;
+    const normalised = normalisePath(request.path);
+    if (normalised === undefined) return 'badRequest';
+    request.normalised = normalised;
 
     const guard = this.context.networkGuard;
-    if (guard !== undefined && !guard.allows(resolved.client, match.site))
-      return fail(resolved, 'forbiddenNetwork');
-    return resolved;
+    if (guard !== undefined && !guard.allows(request.client, site)) return 'forbiddenNetwork';
+    return undefined;
   }
 
   /** Checks the TLS server name: one that belongs to another site than Host is misdirected. */
@@ -214,39 +187,39 @@ export class HttpsHandler {
   private serveEdgeApi(
     req: IncomingMessage,
     res: ServerResponse,
-    resolved: Resolved,
+    request: SiteRequest,
     subPath: string,
   ): void {
-    const exchange = this.exchange(req, res, resolved, undefined);
+    const exchange = this.exchange(req, res, request, undefined);
     exchange.route = undefined;
     dispatchEdgeApi(this.context.api, this.context.logger, {
       req,
       res,
-      site: resolved.site!,
-      clientAddress: resolved.client,
+      site: request.site!,
+      clientAddress: request.client,
       subPath,
-      query: resolved.query,
-      secure: true,
-      reqId: resolved.reqId,
+      query: request.query,
+      secure: request.secure,
+      reqId: request.reqId,
     });
   }
 
   private serveStatic(
     req: IncomingMessage,
     res: ServerResponse,
-    resolved: Resolved,
+    request: SiteRequest,
     route: CompiledRoute,
     expectsContinue: boolean,
   ): void {
-    this.exchange(req, res, resolved, route);
-    if (!matchesPrefix(resolved.path, route.prefix)) {
+    this.exchange(req, res, request, route);
+    if (!matchesPrefix(request.path, route.prefix)) {
       // Routed only through normalisation (`/x/../assets/a.js`): such paths are not served.
       this.send(res, 'notFound');
       return;
     }
     if (expectsContinue) res.writeContinue();
-    const subPath = resolved.path.slice(route.prefix.length) || '/';
-    route.files!.handle(req, res, subPath, resolved.query, (failure) => {
+    const subPath = request.path.slice(route.prefix.length) || '/';
+    route.files!.handle(req, res, subPath, request.query, (failure) => {
       if (failure !== undefined && !res.headersSent) this.send(res, failure);
     });
   }
@@ -254,47 +227,51 @@ export class HttpsHandler {
   private proxy(
     req: IncomingMessage,
     res: ServerResponse,
-    resolved: Resolved,
+    request: SiteRequest,
     route: CompiledRoute,
     expectsContinue: boolean,
   ): void {
     const target = route.slot!.current;
     if (target === undefined) {
-      this.answer(req, res, resolved, 'noTarget', route);
+      this.answer(req, res, request, 'noTarget', route);
       return;
     }
     const limit = route.config.maxBodyBytes;
-    if (limit > 0 && resolved.head.bodyLength > limit) {
-      this.answer(req, res, resolved, 'tooLarge', route, true);
+    if (limit > 0 && request.head.bodyLength > limit) {
+      this.answer(req, res, request, 'tooLarge', route, true);
       return;
     }
 
     if (expectsContinue) res.writeContinue();
-    forward(req, res, this.log, resolved.reqId, resolved.client, {
+    forward(req, res, this.log, request.reqId, request.client, {
       target,
       route,
-      host: resolved.host,
-      path: this.upstreamPath(route, resolved),
-      headers: this.forwardingHeaders(req, resolved, false),
-      bodyLength: resolved.head.bodyLength,
-      hsts: this.hsts.get(route.site),
+      host: request.host,
+      path: this.upstreamPath(route, request),
+      headers: this.forwardingHeaders(req, request, false),
+      bodyLength: request.head.bodyLength,
+      hsts: request.secure ? this.hsts.get(route.site) : undefined,
     });
   }
 
-  private forwardingHeaders(req: IncomingMessage, resolved: Resolved, upgrade: boolean): string[] {
+  private forwardingHeaders(
+    req: IncomingMessage,
+    request: SiteRequest,
+    upgrade: boolean,
+  ): string[] {
     return upstreamRequestHeaders(req.rawHeaders, {
-      peer: resolved.client,
-      trusted: this.trusted.has(resolved.client),
-      secure: true,
-      host: resolved.host,
-      reqId: resolved.reqId,
+      peer: request.client,
+      trusted: this.trusted.has(request.client),
+      secure: request.secure,
+      host: request.host,
+      reqId: request.reqId,
       upgrade,
     });
   }
 
   /** Raw path and query, minus the route prefix when the route strips it. */
-  private upstreamPath(route: CompiledRoute, resolved: Resolved): string {
-    const { path, normalised, query } = resolved;
+  private upstreamPath(route: CompiledRoute, request: SiteRequest): string {
+    const { path, normalised, query } = request;
     if (!route.config.stripPrefix || route.prefix === '') return path + query;
     if (matchesPrefix(path, route.prefix)) return (path.slice(route.prefix.length) || '/') + query;
     return encodePath(normalised.slice(route.prefix.length) || '/') + query;
@@ -303,21 +280,15 @@ export class HttpsHandler {
   private exchange(
     req: IncomingMessage,
     res: ServerResponse,
-    resolved: Resolved,
+    request: SiteRequest,
     route: CompiledRoute | undefined,
   ): Exchange {
-    const exchange = new Exchange(
-      req,
-      res,
-      this.log,
-      resolved.reqId,
-      resolved.client,
-      resolved.host,
-    );
-    exchange.site = resolved.site?.name ?? '';
+    const exchange = new Exchange(req, res, this.log, request.reqId, request.client, request.host);
+    exchange.site = request.site?.name ?? '';
     exchange.route = route;
-    res.setHeader('x-request-id', resolved.reqId);
-    const hsts = resolved.site === undefined ? undefined : this.hsts.get(resolved.site);
+    res.setHeader('x-request-id', request.reqId);
+    const hsts =
+      request.secure && request.site !== undefined ? this.hsts.get(request.site) : undefined;
     if (hsts !== undefined) res.setHeader('strict-transport-security', hsts);
     return exchange;
   }
@@ -326,12 +297,12 @@ export class HttpsHandler {
   private answer(
     req: IncomingMessage,
     res: ServerResponse,
-    resolved: Resolved,
+    request: SiteRequest,
     failure: FailureKind,
     route: CompiledRoute | undefined,
     close = false,
   ): void {
-    this.exchange(req, res, resolved, route);
+    this.exchange(req, res, request, route);
     this.send(res, failure, close);
   }
 
@@ -344,29 +315,24 @@ export class HttpsHandler {
   private refuse(
     req: IncomingMessage,
     socket: Duplex,
-    resolved: Resolved,
+    request: SiteRequest,
     failure: FailureKind,
   ): void {
-    refuseUpgrade(socket, failure, `X-Request-Id: ${resolved.reqId}\r\n`);
+    refuseUpgrade(socket, failure, `X-Request-Id: ${request.reqId}\r\n`);
     this.log.accessLog.write({
-      reqId: resolved.reqId,
-      site: resolved.site?.name ?? '',
+      reqId: request.reqId,
+      site: request.site?.name ?? '',
       route: '',
       method: req.method,
-      host: resolved.host,
+      host: request.host,
       path: req.url,
       status: FAILURES[failure].status,
       durationMs: 0,
       bytes: failurePage(failure).length,
       upstream: '',
-      client: resolved.client,
+      client: request.client,
     });
   }
-}
-
-function fail(resolved: Resolved, failure: FailureKind): Resolved {
-  resolved.failure = failure;
-  return resolved;
 }
 
 function ignoreSocketError(): void {}

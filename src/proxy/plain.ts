@@ -3,53 +3,55 @@ import type { Duplex } from 'node:stream';
 import type { EdgeContext } from '../context.ts';
 import { sendFailure, type FailureKind } from './errors.ts';
 import { Exchange, type ExchangeLog } from './exchange.ts';
-import { requestIdOf, scanRequestHead, type RequestHead } from './headers.ts';
-import { HostTable, requestHost } from './host.ts';
-import { parseRequestTarget } from './path.ts';
-import { peerAddress } from './trusted.ts';
+import type { SiteHandler } from './handler.ts';
+import { readRequest, type SiteRequest } from './request.ts';
 import { refuseUpgrade } from './websocket.ts';
 
 const CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
+const CHALLENGE_TOKEN = /^[A-Za-z0-9_-]+$/;
 const DEFAULT_HTTPS_PORT = 443;
 
-/** Outcome of a plain-HTTP request: an ACME key authorization, a redirect, or a failure page. */
+/** Response of the plain HTTP listener to a request it does not hand to the site handler. */
 type PlainOutcome =
   | { kind: 'challenge'; body: string | undefined }
   | { kind: 'redirect'; location: string }
   | { kind: 'failure'; failure: FailureKind };
 
 /**
- * Handles the plain HTTP listener. It serves ACME HTTP-01 challenges from the certificate manager
- * and redirects everything else, `/_edge` included, to HTTPS with 308 (method and body kept).
+ * Handles the plain HTTP listener. ACME HTTP-01 challenges come first for every host and are
+ * served from the certificate manager. Other requests of a site with `http: serve` go to the site
+ * handler as plain HTTP requests. Everything else, `/_edge` included, is redirected to HTTPS with
+ * 308 (method and body kept).
  */
 export class PlainHttpHandler {
   private readonly context: EdgeContext;
-  private readonly hosts: HostTable;
+  private readonly sites: SiteHandler;
   private readonly log: ExchangeLog;
   private readonly httpsPort: () => number;
 
   /** `httpsPort` returns the port for redirect locations (the bound one when configured as 0). */
-  constructor(context: EdgeContext, log: ExchangeLog, httpsPort: () => number) {
+  constructor(context: EdgeContext, sites: SiteHandler, log: ExchangeLog, httpsPort: () => number) {
     this.context = context;
-    this.hosts = new HostTable(context.config.sites);
+    this.sites = sites;
     this.log = log;
     this.httpsPort = httpsPort;
   }
 
   /** `request` listener of the HTTP server. */
-  handleRequest(req: IncomingMessage, res: ServerResponse): void {
-    const head = scanRequestHead(req.rawHeaders);
-    const reqId = requestIdOf(head);
-    const exchange = new Exchange(
-      req,
-      res,
-      this.log,
-      reqId,
-      peerAddress(req.socket.remoteAddress),
-      head.host ?? '',
-    );
-    res.setHeader('x-request-id', reqId);
-    const outcome = this.decide(req, head, exchange);
+  handleRequest(req: IncomingMessage, res: ServerResponse, expectsContinue = false): void {
+    const request = readRequest(req, this.sites.hosts, false);
+    if (served(request)) {
+      this.sites.serve(req, res, request, expectsContinue);
+      return;
+    }
+
+    // Without a checkContinue listener Node would send 100 Continue at once, so these requests
+    // keep getting it.
+    if (expectsContinue) res.writeContinue();
+    const exchange = new Exchange(req, res, this.log, request.reqId, request.client, request.host);
+    exchange.site = request.site?.name ?? '';
+    res.setHeader('x-request-id', request.reqId);
+    const outcome = this.decide(request);
 
     if (outcome.kind === 'failure') {
       sendFailure(res, outcome.failure, true);
@@ -73,11 +75,27 @@ export class PlainHttpHandler {
     }
   }
 
-  /** `upgrade` listener: a WebSocket over plain HTTP gets the same redirect, then the socket closes. */
-  handleUpgrade(req: IncomingMessage, socket: Duplex): void {
+  /**
+   * `checkContinue` listener. A served site sends 100 Continue once it will serve the request, and
+   * any other request gets it at once.
+   */
+  handleExpectContinue(req: IncomingMessage, res: ServerResponse): void {
+    this.handleRequest(req, res, true);
+  }
+
+  /**
+   * `upgrade` listener. A WebSocket handshake for a served site goes to the site handler. Any other
+   * gets the same redirect or failure as a request, then the socket closes.
+   */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const request = readRequest(req, this.sites.hosts, false);
+    if (served(request)) {
+      this.sites.serveUpgrade(req, socket, head, request);
+      return;
+    }
+
     socket.on('error', () => socket.destroy());
-    const head = scanRequestHead(req.rawHeaders);
-    const outcome = this.decide(req, head, undefined);
+    const outcome = this.decide(request);
     if (outcome.kind === 'redirect') {
       socket.end(
         `HTTP/1.1 308 Permanent Redirect\r\nLocation: ${outcome.location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
@@ -87,38 +105,35 @@ export class PlainHttpHandler {
     }
   }
 
-  private decide(
-    req: IncomingMessage,
-    head: RequestHead,
-    exchange: Exchange | undefined,
-  ): PlainOutcome {
-    const target = parseRequestTarget(req.url ?? '');
-    if (target === undefined) return { kind: 'failure', failure: 'badRequest' };
-    const value = requestHost(this.hosts, target.authority, head.hostCount, head.host);
-    if (value === undefined) return { kind: 'failure', failure: 'missingHost' };
-
-    const match = this.hosts.match(value);
-    if (match.kind === 'invalid') return { kind: 'failure', failure: 'missingHost' };
-    if (exchange !== undefined) exchange.host = value;
-    if (exchange !== undefined && match.kind === 'site') exchange.site = match.site.name;
+  private decide(request: SiteRequest): PlainOutcome {
+    if (request.failure !== undefined) return { kind: 'failure', failure: request.failure };
 
     // Challenges come before the host check because the certificate manager tracks which names it
     // is validating, and a challenge must never be redirected.
-    if (target.path.startsWith(CHALLENGE_PREFIX)) {
-      const token = target.path.slice(CHALLENGE_PREFIX.length);
-      const valid = /^[A-Za-z0-9_-]+$/.test(token);
-      return {
-        kind: 'challenge',
-        body: valid ? this.context.certificates.challengeResponse(match.host, token) : undefined,
-      };
+    if (request.path.startsWith(CHALLENGE_PREFIX)) {
+      const token = request.path.slice(CHALLENGE_PREFIX.length);
+      const body = CHALLENGE_TOKEN.test(token)
+        ? this.context.certificates.challengeResponse(request.hostName, token)
+        : undefined;
+      return { kind: 'challenge', body };
     }
 
-    if (match.kind === 'unknown') return { kind: 'failure', failure: 'misdirected' };
+    if (request.site === undefined) return { kind: 'failure', failure: 'misdirected' };
     const port = this.httpsPort();
     const suffix = port === DEFAULT_HTTPS_PORT ? '' : `:${port}`;
     return {
       kind: 'redirect',
-      location: `https://${match.host}${suffix}${target.path}${target.query}`,
+      location: `https://${request.hostName}${suffix}${request.path}${request.query}`,
     };
   }
+}
+
+/** True for a request of a site with `http: serve` that is not an ACME challenge. */
+function served(request: SiteRequest): boolean {
+  return (
+    request.site !== undefined &&
+    request.site.http === 'serve' &&
+    request.failure === undefined &&
+    !request.path.startsWith(CHALLENGE_PREFIX)
+  );
 }

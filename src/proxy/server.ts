@@ -8,7 +8,7 @@ import { TLS_SERVER_OPTIONS } from '../tls/policy.ts';
 import { rawFailureResponse, type FailureKind } from './errors.ts';
 import { ExchangeLog } from './exchange.ts';
 import { destroyPool } from './forwarder.ts';
-import { HttpsHandler } from './handler.ts';
+import { SiteHandler } from './handler.ts';
 import { PlainHttpHandler } from './plain.ts';
 import { refuseUpgrade } from './websocket.ts';
 import { buildRouter, closeReplacedPools } from './routes.ts';
@@ -19,7 +19,7 @@ export const SHUTDOWN_CLOSE_CODE = 1001;
 const MAX_TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 
 export interface ProxyServers {
-  /** Port 80: ACME challenges, else a redirect to HTTPS. */
+  /** Port 80: ACME challenges, sites with `http: serve`, else a redirect to HTTPS. */
   http: Server;
   /** Port 443: TLS termination and proxying. */
   https: Server;
@@ -40,17 +40,21 @@ export async function createProxyServers(context: EdgeContext): Promise<ProxySer
   const router = buildRouter(context);
   closeReplacedPools(context);
 
-  const secure = new HttpsHandler(context, router, log);
+  const sites = new SiteHandler(context, router, log);
   const options = serverOptions(context);
 
   const plain = new PlainHttpHandler(
     context,
+    sites,
     log,
     () => config.listen.redirectPort ?? portOf(httpsServer),
   );
   const httpServer = http.createServer(options);
   httpServer.on('request', (req, res) => plain.handleRequest(req, res));
-  httpServer.on('upgrade', (req, socket: Duplex) => plain.handleUpgrade(req, socket));
+  httpServer.on('checkContinue', (req, res) => plain.handleExpectContinue(req, res));
+  httpServer.on('upgrade', (req, socket: Duplex, head: Buffer) =>
+    plain.handleUpgrade(req, socket, head),
+  );
 
   const defaultCertificate = context.certificates.defaultCertificate();
   const httpsServer = https.createServer({
@@ -62,10 +66,10 @@ export async function createProxyServers(context: EdgeContext): Promise<ProxySer
     SNICallback: (name, callback) => context.certificates.sniCallback(name, callback),
   });
   followDefaultCertificate(httpsServer, context);
-  httpsServer.on('request', (req, res) => secure.handleRequest(req, res));
-  httpsServer.on('checkContinue', (req, res) => secure.handleExpectContinue(req, res));
+  httpsServer.on('request', (req, res) => sites.handleRequest(req, res));
+  httpsServer.on('checkContinue', (req, res) => sites.handleExpectContinue(req, res));
   httpsServer.on('upgrade', (req, socket: Duplex, head: Buffer) =>
-    secure.handleUpgrade(req, socket, head),
+    sites.handleUpgrade(req, socket, head),
   );
   httpsServer.on('tlsClientError', (error, socket) => {
     // Scanners and expired handshakes produce these constantly, so they stay at debug level.
@@ -93,11 +97,11 @@ export async function createProxyServers(context: EdgeContext): Promise<ProxySer
       return { http: portOf(httpServer), https: portOf(httpsServer) };
     },
     async close(graceMs: number) {
-      secure.closing = true;
+      sites.closing = true;
       const closed = Promise.all([closeServer(httpServer), closeServer(httpsServer)]);
       httpServer.closeIdleConnections();
       httpsServer.closeIdleConnections();
-      secure.closeWebSockets(SHUTDOWN_CLOSE_CODE);
+      sites.closeWebSockets(SHUTDOWN_CLOSE_CODE);
 
       const drained = await waitFor(log.whenIdle(), graceMs);
       if (!drained)

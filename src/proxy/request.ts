@@ -1,0 +1,75 @@
+import type { IncomingMessage } from 'node:http';
+import type { SiteConfig } from '../config/schema.ts';
+import type { FailureKind } from './errors.ts';
+import { requestIdOf, scanRequestHead, type RequestHead } from './headers.ts';
+import { requestHost, type HostTable } from './host.ts';
+import { parseRequestTarget } from './path.ts';
+import { peerAddress } from './trusted.ts';
+
+/**
+ * What both listeners read from a request before they choose how to answer it: its head facts,
+ * target, host and site. One object per request, completed by the site handler's checks.
+ */
+export interface SiteRequest {
+  head: RequestHead;
+  reqId: string;
+  /** Socket peer address. */
+  client: string;
+  /** The client reached the edge over TLS. */
+  secure: boolean;
+  /** Host as the client sent it: the Host header, or the authority of an absolute-form target. */
+  host: string;
+  /** `host` normalised (lower case, no port, no trailing dot); empty when invalid or missing. */
+  hostName: string;
+  /** Site of `hostName`, undefined for an unknown host. */
+  site: SiteConfig | undefined;
+  /** Raw path. */
+  path: string;
+  /** Raw query including its `?`, or empty. */
+  query: string;
+  /** Path used for routing, see normalisePath; set by the site handler. */
+  normalised: string;
+  failure: FailureKind | undefined;
+}
+
+/**
+ * Reads the head, target and host of a request. A target that is not in origin or absolute form
+ * and a missing, duplicate or invalid Host set `failure`; an unknown host only leaves `site`
+ * undefined, because the plain HTTP listener answers ACME challenges for any host.
+ */
+export function readRequest(req: IncomingMessage, hosts: HostTable, secure: boolean): SiteRequest {
+  const head = scanRequestHead(req.rawHeaders);
+  const request: SiteRequest = {
+    head,
+    reqId: requestIdOf(head),
+    client: peerAddress(req.socket.remoteAddress),
+    secure,
+    host: '',
+    hostName: '',
+    site: undefined,
+    path: '',
+    query: '',
+    normalised: '',
+    failure: undefined,
+  };
+
+  const target = parseRequestTarget(req.url ?? '');
+  if (target === undefined) return fail(request, 'badRequest');
+  request.path = target.path;
+  request.query = target.query;
+
+  const hostValue = requestHost(hosts, target.authority, head.hostCount, head.host);
+  if (hostValue === undefined) return fail(request, 'missingHost');
+  request.host = hostValue;
+
+  const match = hosts.match(hostValue);
+  if (match.kind === 'invalid') return fail(request, 'missingHost');
+  request.hostName = match.host;
+  if (match.kind === 'site') request.site = match.site;
+  return request;
+}
+
+function fail(request: SiteRequest, failure: FailureKind): SiteRequest {
+  request.failure = failure;
+  return request;
+}
