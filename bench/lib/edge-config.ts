@@ -9,8 +9,8 @@ const EDGE_UPSTREAM_CONNECTIONS = 128;
 
 /**
  * Renders the edge's configuration: one site on `localhost` with the same two routes the peers
- * have, and access logging on at level info as in production. The Docker socket path does not
- * exist, so the edge never talks to a real Docker engine.
+ * have, served on both listeners, and access logging on at level info as in production. The
+ * Docker socket path does not exist, so the edge never talks to a real Docker engine.
  */
 export function edgeConfigYaml(dir: string, tlsDir: string, ports: BenchPorts): string {
   const config = {
@@ -31,6 +31,8 @@ export function edgeConfigYaml(dir: string, tlsDir: string, ports: BenchPorts): 
       {
         name: 'bench',
         hosts: ['localhost'],
+        // Plain HTTP is served like HTTPS, so `small` and `100k` measure the edge as well.
+        http: 'serve',
         routes: [
           { path: '/ws', upstream: `http://127.0.0.1:${ports.wsEcho}` },
           {
