@@ -31,10 +31,20 @@ const TIMEOUT_CODES = new Set([
   'UND_ERR_CONNECT_TIMEOUT',
   'ETIMEDOUT',
   'EDGE_UPSTREAM_TIMEOUT',
+  'EDGE_UPSTREAM_CONNECT_TIMEOUT',
+  'EDGE_UPSTREAM_BODY_TIMEOUT',
 ]);
 
-/** Errors a reused keep-alive socket shows when the upstream closed it as the request went out. */
-const STALE_SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+/**
+ * Errors a reused keep-alive socket shows when the upstream closed it as the request went out.
+ * EDGE_UPSTREAM_CLOSED is the raw client's clean close (FIN) with no response.
+ */
+const STALE_SOCKET_CODES = new Set([
+  'ECONNRESET',
+  'EPIPE',
+  'UND_ERR_SOCKET',
+  'EDGE_UPSTREAM_CLOSED',
+]);
 
 /** Maps an upstream failure to 504 (timed out) or 502 (refused, reset, invalid response). */
 export function upstreamFailure(error: unknown): FailureKind {

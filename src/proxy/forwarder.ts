@@ -4,19 +4,21 @@ import type { Dispatcher } from 'undici';
 import type { RouteConfig } from '../config/schema.ts';
 import { EdgeError } from '../errors.ts';
 import type { Target } from '../targets/registry.ts';
-import { failurePage, isStaleSocketError, sendFailure, upstreamFailure } from './errors.ts';
+import { isStaleSocketError, upstreamFailure } from './errors.ts';
 import { Exchange, exchangeOf, type ExchangeLog } from './exchange.ts';
 import { clientResponseHeaders } from './headers.ts';
 import type { CompiledRoute } from './router.ts';
+import { UPSTREAM_TIMEOUT } from './upstream/connection.ts';
+import { failExchange } from './upstream/failure.ts';
+import { UpstreamPool } from './upstream/pool.ts';
+import { RawProxyExchange, RETRYABLE_METHODS } from './upstream/raw-exchange.ts';
 
 /*
- * The HTTP forwarder: streams a request to its target over an undici Pool and the response back,
- * through undici's raw handler interface (Buffer header lists, no per-request header objects or
- * closures). Everything engine-specific lives in this file, so another engine can replace it.
+ * The HTTP forwarder. Requests without a body to an http:// origin go over the raw client in
+ * ./upstream (one object per request, socket listeners set once per connection). Requests with a
+ * body, and https:// origins, go over an undici Pool through undici's raw handler interface, which
+ * streams uploads with their size limit and timeouts.
  */
-
-/** Methods sent again when a keep-alive socket failed before any response byte. */
-const RETRYABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 /** Target, route and prepared headers of a request to forward. */
 export interface ForwardRequest {
@@ -42,15 +44,57 @@ export function forward(
   reqId: string,
   client: string,
   request: ForwardRequest,
-): ProxyExchange {
+): Exchange {
+  if (request.bodyLength === 0 && request.target.origin.startsWith('http:')) {
+    const pool = rawPoolOf(request.target, request.route.config);
+    const exchange = new RawProxyExchange(req, res, log, reqId, client, request, pool);
+    exchange.dispatch();
+    return exchange;
+  }
   const exchange = new ProxyExchange(req, res, log, reqId, client, request);
   exchange.dispatch();
   return exchange;
 }
 
-/** Returns the target's pool, creating it with the route's limits on first use. */
+/** The connection pools of one target, in `Target.pool`: one per client. */
+interface TargetPools {
+  undici: Pool | undefined;
+  raw: UpstreamPool | undefined;
+}
+
+function poolsOf(target: Target): TargetPools {
+  let pools = target.pool as TargetPools | undefined;
+  if (pools === undefined) {
+    pools = { undici: undefined, raw: undefined };
+    target.pool = pools;
+  }
+  return pools;
+}
+
+/** Returns the target's raw-client pool, creating it with the route's limits on first use. */
+export function rawPoolOf(target: Target, route: RouteConfig): UpstreamPool {
+  const pools = poolsOf(target);
+  const existing = pools.raw;
+  if (existing !== undefined && !existing.closed) return existing;
+
+  const url = new URL(target.origin);
+  const pool = new UpstreamPool({
+    // URL keeps the brackets of an IPv6 literal, which net.connect does not accept.
+    host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: url.port === '' ? 80 : Number(url.port),
+    connectMs: route.timeouts.connectMs,
+    responseMs: route.timeouts.upstreamMs,
+    maxConnections: route.maxConnections,
+    keepAliveMs: route.timeouts.upstreamKeepAliveMs,
+  });
+  pools.raw = pool;
+  return pool;
+}
+
+/** Returns the target's undici pool, creating it with the route's limits on first use. */
 export function poolOf(target: Target, route: RouteConfig): Pool {
-  const existing = target.pool as Pool | undefined;
+  const pools = poolsOf(target);
+  const existing = pools.undici;
   if (existing !== undefined && !existing.closed && !existing.destroyed) return existing;
 
   // An idle socket is retired after upstreamKeepAliveMs, before the upstream's own idle timeout
@@ -67,31 +111,33 @@ export function poolOf(target: Target, route: RouteConfig): Pool {
     headersTimeout: route.timeouts.upstreamMs,
     bodyTimeout: route.timeouts.upstreamMs,
   });
-  target.pool = pool;
+  pools.undici = pool;
   return pool;
 }
 
-/** Closes the target's pool once its running requests end. */
+/** Closes the target's pools once their running requests end. */
 export async function closePool(target: Target): Promise<void> {
-  const pool = target.pool as Pool | undefined;
+  const pools = target.pool as TargetPools | undefined;
   target.pool = undefined;
-  if (pool !== undefined && !pool.closed && !pool.destroyed) await pool.close();
+  if (pools === undefined) return;
+  const { undici, raw } = pools;
+  await Promise.all([
+    undici !== undefined && !undici.closed && !undici.destroyed ? undici.close() : undefined,
+    raw?.close(),
+  ]);
 }
 
-/** Destroys the target's pool at once, for the end of a shutdown grace period. */
+/** Destroys the target's pools at once, for the end of a shutdown grace period. */
 export async function destroyPool(target: Target): Promise<void> {
-  const pool = target.pool as Pool | undefined;
+  const pools = target.pool as TargetPools | undefined;
   target.pool = undefined;
-  if (pool !== undefined && !pool.destroyed) await pool.destroy();
+  if (pools === undefined) return;
+  const { undici, raw } = pools;
+  await Promise.all([
+    undici !== undefined && !undici.destroyed ? undici.destroy() : undefined,
+    raw?.destroy(),
+  ]);
 }
-
-const UPSTREAM_TIMEOUT = new EdgeError(
-  'EDGE_UPSTREAM_TIMEOUT',
-  'upstream sent no response head in time',
-  {
-    status: 504,
-  },
-);
 const CLIENT_GONE = new EdgeError('EDGE_CLIENT_GONE', 'client closed the connection', {
   status: 499,
 });
@@ -103,7 +149,7 @@ const BODY_TOO_LARGE = new EdgeError(
   },
 );
 
-/** A proxied request; also the undici dispatch handler for it. */
+/** A proxied request over undici; also the undici dispatch handler for it. */
 export class ProxyExchange extends Exchange implements Dispatcher.DispatchHandler {
   private readonly target: Target;
   private readonly config: RouteConfig;
@@ -261,28 +307,8 @@ export class ProxyExchange extends Exchange implements Dispatcher.DispatchHandle
   }
 
   private fail(error: Error): void {
-    if (this.finished) return;
-    const res = this.res;
     const kind = error === BODY_TOO_LARGE ? 'tooLarge' : upstreamFailure(error);
-    const fields = {
-      reqId: this.reqId,
-      upstream: this.upstream,
-      err: error.message,
-      code: codeOf(error),
-    };
-
-    if (res.headersSent) {
-      // Part of the response is out, so cutting the connection is the only signal left.
-      this.log.logger.warn(fields, 'upstream failed mid-response');
-      res.destroy();
-      this.finish(res.statusCode, this.bytes);
-      return;
-    }
-
-    this.log.logger.warn(fields, 'upstream request failed');
-    res.setHeader('x-request-id', this.reqId);
-    const status = sendFailure(res, kind, kind === 'tooLarge');
-    this.finish(status, failurePage(kind).length);
+    failExchange(this, error, kind, kind === 'tooLarge');
   }
 
   private clearHeadTimer(): void {
@@ -304,9 +330,6 @@ function onHeadTimeout(exchange: ProxyExchange): void {
 }
 
 function onClientDrain(this: ServerResponse): void {
-  (exchangeOf(this) as ProxyExchange | undefined)?.resumeAfterDrain();
-}
-
-function codeOf(error: Error): string | undefined {
-  return (error as { code?: string }).code;
+  const exchange = exchangeOf(this);
+  if (exchange instanceof ProxyExchange) exchange.resumeAfterDrain();
 }

@@ -1,0 +1,118 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Target } from '../../targets/registry.ts';
+import { upstreamFailure } from '../errors.ts';
+import { Exchange, exchangeOf, type ExchangeLog } from '../exchange.ts';
+import type { ForwardRequest } from '../forwarder.ts';
+import type { UpstreamConnection, UpstreamRequest } from './connection.ts';
+import { failExchange } from './failure.ts';
+import type { UpstreamPool } from './pool.ts';
+import { requestHead } from './request-head.ts';
+import { toClientHeaders } from './response-headers.ts';
+
+/** Methods sent again when a reused keep-alive socket failed before any response byte. */
+export const RETRYABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+/** A proxied request without a body, sent over the raw client; also its response handler. */
+export class RawProxyExchange extends Exchange implements UpstreamRequest {
+  readonly method: string;
+  readonly requestHead: string;
+  connection: UpstreamConnection | null = null;
+  private readonly target: Target;
+  private readonly pool: UpstreamPool;
+  private readonly hsts: string | undefined;
+  private retried = false;
+  private released = false;
+  private waitingForDrain = false;
+
+  constructor(
+    req: IncomingMessage,
+    res: ServerResponse,
+    log: ExchangeLog,
+    reqId: string,
+    client: string,
+    request: ForwardRequest,
+    pool: UpstreamPool,
+  ) {
+    super(req, res, log, reqId, client, request.host);
+    this.route = request.route;
+    this.site = request.route.site.name;
+    this.target = request.target;
+    this.upstream = request.target.origin;
+    this.hsts = request.hsts;
+    this.pool = pool;
+    this.method = req.method!;
+    this.requestHead = requestHead(this.method, request.path, request.headers);
+    request.target.acquire();
+  }
+
+  dispatch(): void {
+    this.pool.request(this);
+  }
+
+  onResponseHead(status: number, headers: string[]): boolean {
+    try {
+      this.res.writeHead(status, toClientHeaders(headers, this.reqId, this.hsts));
+    } catch (error) {
+      // Node rejects header bytes it deems invalid (ERR_INVALID_CHAR): an invalid response.
+      this.connection?.abort();
+      this.releaseTarget();
+      failExchange(this, error as Error, 'badGateway', false);
+      return false;
+    }
+    return true;
+  }
+
+  onResponseData(chunk: Buffer): boolean {
+    this.bytes += chunk.length;
+    const res = this.res;
+    if (res.write(chunk)) return true;
+    if (!this.waitingForDrain) {
+      this.waitingForDrain = true;
+      res.on('drain', onClientDrain);
+    }
+    // The rest of this read is parsed and buffered; the socket reads no more until 'drain'.
+    this.connection?.pause();
+    return true;
+  }
+
+  onResponseEnd(): void {
+    this.releaseTarget();
+    if (this.finished) return;
+    this.res.end();
+    this.finish(this.res.statusCode, this.bytes);
+  }
+
+  onUpstreamError(error: Error, retryable: boolean): void {
+    if (retryable && !this.retried && !this.finished && RETRYABLE_METHODS.has(this.method)) {
+      this.retried = true;
+      this.pool.request(this, true);
+      return;
+    }
+    this.releaseTarget();
+    failExchange(this, error, upstreamFailure(error), false);
+  }
+
+  override clientGone(): void {
+    this.releaseTarget();
+    if (this.connection !== null) this.connection.abort();
+    else this.pool.cancel(this);
+  }
+
+  /** Resumes reading from the upstream once the client drained its buffer. */
+  resumeAfterDrain(): void {
+    this.waitingForDrain = false;
+    this.res.off('drain', onClientDrain);
+    this.connection?.resume();
+  }
+
+  private releaseTarget(): void {
+    if (this.released) return;
+    this.released = true;
+    this.target.release();
+  }
+}
+
+function onClientDrain(this: ServerResponse): void {
+  const exchange = exchangeOf(this);
+  if (exchange instanceof RawProxyExchange) exchange.resumeAfterDrain();
+}

@@ -1,0 +1,48 @@
+/**
+ * Turns an upstream header list (Latin-1 strings from the raw client) into the list for
+ * `res.writeHead`, in place: drops hop-by-hop headers and the upstream's X-Request-Id, then adds
+ * the edge's request id and HSTS. The same rules as `clientResponseHeaders`, which takes undici's
+ * Buffer list, so both clients give the client the same head.
+ */
+export function toClientHeaders(
+  headers: string[],
+  reqId: string,
+  hsts: string | undefined,
+): string[] {
+  const replaceHsts = hsts !== undefined;
+  let kept = 0;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!;
+    if (isDroppedResponseHeader(name, replaceHsts)) continue;
+    headers[kept] = name;
+    headers[kept + 1] = headers[i + 1]!;
+    kept += 2;
+  }
+  headers.length = kept;
+  headers.push('x-request-id', reqId);
+  if (hsts !== undefined) headers.push('strict-transport-security', hsts);
+  return headers;
+}
+
+function isDroppedResponseHeader(name: string, replaceHsts: boolean): boolean {
+  switch (name.length) {
+    case 7: {
+      const lower = name.toLowerCase();
+      return lower === 'upgrade' || lower === 'trailer';
+    }
+    case 10: {
+      const lower = name.toLowerCase();
+      return lower === 'connection' || lower === 'keep-alive';
+    }
+    case 12:
+      return name.toLowerCase() === 'x-request-id';
+    case 16:
+      return name.toLowerCase() === 'proxy-connection';
+    case 17:
+      return name.toLowerCase() === 'transfer-encoding';
+    case 25:
+      return replaceHsts && name.toLowerCase() === 'strict-transport-security';
+    default:
+      return false;
+  }
+}
