@@ -86,6 +86,10 @@ export class AdminAuth {
     const header = req.headers.authorization;
     if (header === undefined || !/^basic\s+/i.test(header)) return 'absent';
 
+    // A blocked client stays blocked even with a credential verified before the block.
+    const blockedMs = this.options.limiter.blockedFor(clientAddress);
+    if (blockedMs > 0) return { retryAfterMs: blockedMs };
+
     const cacheId = createHmac('sha256', this.cacheKey).update(header).digest('base64');
     if ((this.verifiedCredentials.get(cacheId) ?? 0) > this.now()) return 'ok';
 

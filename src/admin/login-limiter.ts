@@ -53,6 +53,13 @@ export class LoginRateLimiter {
     return 0;
   }
 
+  /** Milliseconds until a blocked client may try again, 0 when it is not blocked. Counts nothing. */
+  blockedFor(clientAddress: string): number {
+    const window = this.windows.get(clientKey(clientAddress));
+    if (window === undefined || window.count < this.maxFailures) return 0;
+    return Math.max(0, window.startedAt + this.windowMs - this.now());
+  }
+
   recordSuccess(clientAddress: string): void {
     this.windows.delete(clientKey(clientAddress));
   }

@@ -232,6 +232,28 @@ describe('admin login rate limit', () => {
     }
   });
 
+  it('blocks a Basic credential verified before the block', async () => {
+    const { server } = await startAdmin({
+      loginLimiter: { maxFailures: 2, windowMs: 60_000 },
+    });
+    try {
+      const client = new AdminClient(server.origin);
+      const good = `Basic ${Buffer.from(`admin:${TEST_PASSWORD}`).toString('base64')}`;
+      assert.equal((await client.get('/_edge/metrics', { authorization: good })).status, 200);
+
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const response = await client.post('/_edge/login', { password: 'wrong-password' });
+        assert.equal(response.status, 401, `attempt ${attempt}`);
+      }
+
+      const blocked = await client.get('/_edge/metrics', { authorization: good });
+      assert.equal(blocked.status, 429, 'the remembered credential does not skip the block');
+      assert.ok(Number(blocked.headers['retry-after']) > 0);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('allows logins again after the window', async () => {
     let now = Date.now();
     const { server } = await startAdmin({
