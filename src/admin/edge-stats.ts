@@ -77,7 +77,10 @@ export class EdgeSampler {
       return this.loopDelay;
     }
 
-    const toMs = (nanoseconds: number) => round(nanoseconds / 1e6);
+    // Each sample is the time between two timer ticks, so it includes the sampling interval
+    // itself: an idle loop reads about LOOP_DELAY_RESOLUTION_MS. Only the excess is delay.
+    const toMs = (nanoseconds: number) =>
+      round(Math.max(0, nanoseconds / 1e6 - LOOP_DELAY_RESOLUTION_MS));
     if (this.histogram.count > 0) {
       this.loopDelay = {
         meanMs: toMs(this.histogram.mean),
