@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import type { BenchPorts } from './options.ts';
@@ -59,8 +59,9 @@ export interface EdgeCommand {
  * Builds the edge's node command line. By default the sources are compiled with
  * `tsc -p tsconfig.build.json` into `workDir/edge-dist`, the way the Docker image runs the edge.
  * The repository's own dist/ is left alone because bin/caliente-edge.js prefers it over the
- * sources. BENCH_EDGE_RUNTIME=tsx runs src/main.ts through tsx instead. `extraNodeArgs` go
- * before the script (such as --cpu-prof).
+ * sources. BENCH_EDGE_RUNTIME=tsx runs src/main.ts through tsx instead. The node options of the
+ * image's ENTRYPOINT come first, then `extraNodeArgs` (such as --cpu-prof), which win over them
+ * because node takes the last value of a repeated option.
  */
 export function edgeCommand(
   workDir: string,
@@ -71,19 +72,35 @@ export function edgeCommand(
   if (!existsSync(source)) {
     throw new Error('src/main.ts not found: the edge has no entry point to benchmark yet');
   }
+  const nodeArgs = [...productionNodeOptions(), ...extraNodeArgs];
+  const commandPrefix = ['node', ...productionNodeOptions()].join(' ');
   if (process.env.BENCH_EDGE_RUNTIME === 'tsx') {
     return {
-      args: [...extraNodeArgs, '--import', 'tsx', source, '--config', configFile],
-      description: 'node --import tsx src/main.ts --config edge.yml',
+      args: [...nodeArgs, '--import', 'tsx', source, '--config', configFile],
+      description: `${commandPrefix} --import tsx src/main.ts --config edge.yml`,
     };
   }
 
   const main = compileEdge(workDir);
   return {
-    args: [...extraNodeArgs, main, '--config', configFile],
-    description:
-      'node edge-dist/main.js --config edge.yml (src/ compiled by tsc -p tsconfig.build.json)',
+    args: [...nodeArgs, main, '--config', configFile],
+    description: `${commandPrefix} edge-dist/main.js --config edge.yml (src/ compiled by tsc -p tsconfig.build.json)`,
   };
+}
+
+/**
+ * Returns the node options of the Dockerfile's exec-form ENTRYPOINT (those between `node` and the
+ * script, such as --max-semi-space-size), so the benchmark runs the edge as the image does.
+ */
+export function productionNodeOptions(dockerfile = path.resolve('Dockerfile')): string[] {
+  const line = readFileSync(dockerfile, 'utf8')
+    .split('\n')
+    .find((text) => text.startsWith('ENTRYPOINT '));
+  if (line === undefined) return [];
+
+  const argv = JSON.parse(line.slice('ENTRYPOINT '.length)) as string[];
+  const scriptIndex = argv.findIndex((arg, i) => i > 0 && !arg.startsWith('-'));
+  return argv.slice(1, scriptIndex === -1 ? argv.length : scriptIndex);
 }
 
 /** Compiles src/ once per work directory and returns the path of the compiled main.js. */
