@@ -102,19 +102,66 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): CliOptions | 'hel
     url: deployUrl(values.url!),
     body: JSON.stringify(body),
     secret,
-    ca: values.ca ? readFileSync(values.ca) : undefined,
+    ca: values.ca ? readCaFile(values.ca) : undefined,
     json: values.json ?? false,
   };
 }
 
-/** Accepts the edge's base URL or the full deploy URL. */
+/**
+ * Accepts the edge's base URL or the full deploy URL. Plain http:// is refused except for a
+ * loopback address, because the signed request could be replayed by anyone who reads it.
+ */
 function deployUrl(text: string): URL {
+  if (!URL.canParse(text))
+    throw new Error(`--url must be an absolute URL such as https://app.example.com, got ${text}`);
   const url = new URL(text);
-  if (url.protocol !== 'https:' && url.protocol !== 'http:')
-    throw new Error(`--url must be https://, got ${text}`);
+  const loopbackHttp = url.protocol === 'http:' && isLoopbackHost(url.hostname);
+  if (url.protocol !== 'https:' && !loopbackHttp) {
+    throw new Error(
+      `--url must be https:// (plain http:// only for a loopback address), got ${text}`,
+    );
+  }
   if (!url.pathname.endsWith('/_edge/deploy'))
     url.pathname = `${url.pathname.replace(/\/+$/, '')}/_edge/deploy`;
   return url;
+}
+
+function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
+/** Reads the --ca file and checks that it holds at least one PEM certificate. */
+function readCaFile(file: string): Buffer {
+  let content: Buffer;
+  try {
+    content = readFileSync(file);
+  } catch (error) {
+    throw new Error(`--ca ${file} cannot be read: ${errorMessage(error)}`);
+  }
+  if (!content.includes('-----BEGIN CERTIFICATE-----'))
+    throw new Error(`--ca ${file} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+  return content;
+}
+
+/** Error codes of a server certificate the client does not trust. */
+const UNTRUSTED_CERTIFICATE_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'CERT_HAS_EXPIRED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** Adds what to do to a TLS trust failure, which Node reports as a bare phrase. */
+function explainRequestError(error: Error): Error {
+  const code = (error as NodeJS.ErrnoException).code ?? '';
+  if (!UNTRUSTED_CERTIFICATE_CODES.has(code)) return error;
+  return new Error(
+    `${error.message} (${code}): the edge's certificate is not trusted; pass the CA that ` +
+      'signed it with --ca FILE, or wait until the edge has its ACME certificate',
+  );
 }
 
 function sendDeploy(options: CliOptions, io: CommandIo): Promise<number> {
@@ -139,7 +186,7 @@ function sendDeploy(options: CliOptions, io: CommandIo): Promise<number> {
         new Error(`no response from ${options.url.origin} within ${CONNECT_TIMEOUT_MS} ms`),
       ),
     );
-    request.on('error', reject);
+    request.on('error', (error) => reject(explainRequestError(error)));
     request.on('response', (response) => {
       request.setTimeout(0);
       if (response.statusCode !== 200) {

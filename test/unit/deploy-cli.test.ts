@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { deployCommand } from '../../src/deploy/cli.ts';
+import { createSelfSignedCertificate } from '../../src/tls/self-signed.ts';
 import {
   deployTestConfig,
   newSecret,
@@ -116,5 +122,63 @@ describe('deploy cli', () => {
 
     assert.equal(result.code, 2);
     assert.match(result.stderr, /the deploy secret is missing: set EDGE_DEPLOY_SECRET/);
+  });
+
+  it('refuses plain http:// except on loopback', async () => {
+    const result = await runCli(
+      ['--url', 'http://app.example.test', '--service', 'web', '--image', `${REPO}:v2`],
+      { EDGE_DEPLOY_SECRET: secret },
+    );
+
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /--url must be https:\/\/ \(plain http:\/\/ only for a loopback/);
+  });
+
+  it('names the value of a --url that is not a URL', async () => {
+    const result = await runCli(['--url', 'notaurl', '--service', 'web', '--image', 'x:1'], {
+      EDGE_DEPLOY_SECRET: secret,
+    });
+
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /--url must be an absolute URL .*, got notaurl/);
+  });
+
+  it('names a --ca file that is missing or holds no certificate', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'edge-cli-ca-'));
+    const notPem = path.join(dir, 'hostname');
+    writeFileSync(notPem, 'not a certificate\n');
+    try {
+      const args = ['--url', 'https://127.0.0.1:1', '--service', 'web', '--image', 'x:1'];
+      const missing = await runCli([...args, '--ca', path.join(dir, 'none.pem')], {
+        EDGE_DEPLOY_SECRET: secret,
+      });
+      assert.equal(missing.code, 2);
+      assert.match(missing.stderr, /--ca .*none\.pem cannot be read: .*ENOENT/);
+
+      const wrong = await runCli([...args, '--ca', notPem], { EDGE_DEPLOY_SECRET: secret });
+      assert.equal(wrong.code, 2);
+      assert.match(wrong.stderr, /--ca .*hostname holds no PEM certificate/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('says to pass --ca when the edge certificate is not trusted', async () => {
+    const pem = await createSelfSignedCertificate(['localhost']);
+    const server = https.createServer({ cert: pem.cert, key: pem.key }, (_req, res) => res.end());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const result = await runCli(
+        ['--url', `https://127.0.0.1:${port}`, '--service', 'web', '--image', 'x:1'],
+        { EDGE_DEPLOY_SECRET: secret },
+      );
+
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /not trusted; pass the CA that signed it with --ca FILE/);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
