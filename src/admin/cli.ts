@@ -45,6 +45,11 @@ export async function hashPasswordCommand(
     streams.stderr.write('passwords do not match\n');
     return 1;
   }
+  const problem = passwordProblem(password);
+  if (problem !== undefined) {
+    streams.stderr.write(`${problem}\n`);
+    return 1;
+  }
   if (password.length < MIN_PASSWORD_LENGTH) {
     streams.stderr.write(`password too short: use at least ${MIN_PASSWORD_LENGTH} characters\n`);
     return 1;
@@ -52,6 +57,15 @@ export async function hashPasswordCommand(
 
   streams.stdout.write(`${await hashPassword(password)}\n`);
   return 0;
+}
+
+/** Rejects input no login form can send back, and blank input, before the length check. */
+function passwordProblem(password: string): string | undefined {
+  if (password === '') return 'no password given: type one, or pipe it on standard input';
+  if (/[\r\n]/.test(password))
+    return 'password contains a line break, which no login form can send: pipe a single line';
+  if (password.trim() === '') return 'password is only spaces: use at least one other character';
+  return undefined;
 }
 
 const CANCELLED = Symbol('cancelled');

@@ -94,6 +94,21 @@ describe('hash-password command', () => {
     const result = await runCommand([], '');
     assert.equal(result.code, 1);
     assert.equal(result.stdout, '');
+    assert.match(result.stderr, /no password given/);
+  });
+
+  it('rejects a password with a line break', async () => {
+    const result = await runCommand([], `${TEST_PASSWORD}\nsecond line\n`);
+    assert.equal(result.code, 1);
+    assert.equal(result.stdout, '');
+    assert.match(result.stderr, /contains a line break/);
+  });
+
+  it('rejects a password of spaces only', async () => {
+    const result = await runCommand([], `${' '.repeat(16)}\n`);
+    assert.equal(result.code, 1);
+    assert.equal(result.stdout, '');
+    assert.match(result.stderr, /only spaces/);
   });
 
   it('prints usage for --help', async () => {
