@@ -71,7 +71,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     { config: configPath ?? 'demo', sites: config.sites.map((site) => site.name) },
     'edge started',
   );
-  if (demo !== undefined) printDemoUrls(edge.servers.ports().https);
+  if (demo !== undefined) printDemoUrls(edge.servers.ports());
   // The log destination buffers writes; a periodic flush keeps a quiet edge's log current.
   const flushTimer = setInterval(() => logger.flush(), LOG_FLUSH_INTERVAL_MS).unref();
   await flush(logger);
@@ -132,14 +132,15 @@ function envPort(name: string): number | undefined {
   return port;
 }
 
-function printDemoUrls(httpsPort: number): void {
-  const suffix = httpsPort === 443 ? '' : `:${httpsPort}`;
+function printDemoUrls(ports: { http: number; https: number }): void {
+  const suffix = ports.https === 443 ? '' : `:${ports.https}`;
   process.stdout.write(
     [
       '',
       'caliente-edge demo is running (self-signed certificate: accept the browser warning).',
       `  staging:    https://${DEMO_HOSTS.staging}${suffix}/`,
       `  production: https://${DEMO_HOSTS.prod}${suffix}/`,
+      `  plain HTTP on port ${ports.http} redirects to these with 308.`,
       'Press Ctrl+C to stop.',
       '',
     ].join('\n') + '\n',

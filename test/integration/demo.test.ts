@@ -45,6 +45,7 @@ describe('demo mode', () => {
   it('prints the URLs of both sites', () => {
     assert.match(stdout, /staging: +https:\/\/staging\.localhost:\d+\//);
     assert.match(stdout, /production: https:\/\/app\.localhost:\d+\//);
+    assert.match(stdout, /plain HTTP on port \d+ redirects to these with 308/);
   });
 
   for (const [host, site] of [
