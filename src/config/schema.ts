@@ -44,8 +44,18 @@ const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
 const ENV_NAME_MESSAGE =
   'must be an environment variable name: A-Z, 0-9 and _, not starting with a digit';
 
-const durationMs = z.number().int().nonnegative();
-const positiveMs = z.number().int().positive();
+/**
+ * Maximum duration in milliseconds. Node sets a timer delay above 2^31 - 1 to 1 ms, so a larger
+ * interval would run its loop without pause.
+ */
+export const MAX_DURATION_MS = 2_147_483_647;
+
+const milliseconds = z
+  .number()
+  .int()
+  .max(MAX_DURATION_MS, { message: `must be at most ${MAX_DURATION_MS} ms (about 24 days)` });
+const durationMs = milliseconds.nonnegative();
+const positiveMs = milliseconds.positive();
 
 const hostName = z
   .string()
