@@ -59,8 +59,8 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
 # Exec form: node is PID 1 and receives SIGTERM itself; the edge drains and exits on it.
 # --max-semi-space-size=2 caps V8's young generation at two 2 MB semi-spaces, where Node 20 lets
 # it grow to two 16 MB ones under load. Measured with Node 20.20 on a 2-vCPU VM under
-# `wrk -t2 -c64` over TLS, the peak RSS fell from about 135 to 95 MB, with no CPU cost per request
-# beyond the run-to-run noise (see docs/production.md). The option is given here, not in
+# `wrk -t2 -c64` over TLS, the peak RSS fell from about 130 to 95 MB for about 2% more CPU per
+# request (see docs/production.md). The option is given here, not in
 # NODE_OPTIONS, so an operator's NODE_OPTIONS adds to it instead of replacing it.
 # bench/lib/edge-config.ts reads the node options from this line.
 ENTRYPOINT ["node", "--max-semi-space-size=2", "/app/bin/caliente-edge.js"]
