@@ -1,0 +1,157 @@
+/**
+ * The request-head reader of the direct data path. It accepts a strict subset of HTTP/1.1: a
+ * complete head of a bodyless request in a method the direct path forwards, with only plain
+ * header lines. Anything else, valid or not, is left to Node's HTTP server, which owns the
+ * connection from then on and answers with its own parser's rules.
+ */
+
+/** Largest head the direct path reads; Node's default `maxHeaderSize`, so the limits agree. */
+export const MAX_HEAD_BYTES = 16 * 1024;
+
+/** Methods without a request body that the direct path forwards. */
+const DIRECT_METHODS = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS']);
+
+const HTTP11 = ' HTTP/1.1';
+
+/** A request head read by `readRequestHead`. */
+export interface DirectRequestHead {
+  method: string;
+  /** Request target exactly as sent. */
+  url: string;
+  /** Flat [name, value, ...] list like Node's `rawHeaders`: names as sent, values trimmed. */
+  rawHeaders: string[];
+  /** The client asked to close the connection after this response (`Connection: close`). */
+  close: boolean;
+  /** Offset just past the blank line that ends the head. */
+  end: number;
+}
+
+/** `readRequestHead` found no complete head at the offset. */
+export const INCOMPLETE = 0;
+/** The head is outside what the direct path reads: Node's server takes the connection. */
+export const NOT_DIRECT = 1;
+
+/**
+ * Reads the request head starting at `start`. Returns INCOMPLETE when its end has not arrived
+ * and NOT_DIRECT for anything the direct path leaves to Node: another version or method, a body,
+ * Upgrade, Expect, folded or malformed lines, control characters, or a head over MAX_HEAD_BYTES.
+ */
+export function readRequestHead(
+  buffer: Buffer,
+  start: number,
+): DirectRequestHead | typeof INCOMPLETE | typeof NOT_DIRECT {
+  const blank = buffer.indexOf('\r\n\r\n', start, 'latin1');
+  if (blank === -1) return buffer.length - start > MAX_HEAD_BYTES ? NOT_DIRECT : INCOMPLETE;
+  if (blank - start > MAX_HEAD_BYTES) return NOT_DIRECT;
+
+  const text = buffer.latin1Slice(start, blank);
+  const lineEnd = text.indexOf('\r\n');
+  const requestLine = lineEnd === -1 ? text : text.slice(0, lineEnd);
+  const firstSpace = requestLine.indexOf(' ');
+  if (firstSpace <= 0 || !requestLine.endsWith(HTTP11)) return NOT_DIRECT;
+  const method = requestLine.slice(0, firstSpace);
+  const url = requestLine.slice(firstSpace + 1, requestLine.length - HTTP11.length);
+  if (!DIRECT_METHODS.has(method) || !isTarget(url)) return NOT_DIRECT;
+
+  const head: DirectRequestHead = { method, url, rawHeaders: [], close: false, end: blank + 4 };
+  if (lineEnd !== -1 && !readHeaderLines(text, lineEnd + 2, head)) return NOT_DIRECT;
+  return head;
+}
+
+/** Reads `name: value` lines from `from` to the end of `text`; false for anything unusual. */
+function readHeaderLines(text: string, from: number, head: DirectRequestHead): boolean {
+  let position = from;
+  while (position <= text.length) {
+    let next = text.indexOf('\r\n', position);
+    if (next === -1) next = text.length;
+    const colon = text.indexOf(':', position);
+    if (colon <= position || colon >= next) return false;
+
+    const name = text.slice(position, colon);
+    if (!isToken(name)) return false;
+    const value = trimValue(text, colon + 1, next);
+    if (value === undefined || !acceptHeader(name, value, head)) return false;
+    head.rawHeaders.push(name, value);
+    position = next + 2;
+  }
+  return true;
+}
+
+/**
+ * Checks the headers that decide the framing. A body (Content-Length other than 0, any
+ * Transfer-Encoding), Upgrade and Expect are left to Node's server.
+ */
+function acceptHeader(name: string, value: string, head: DirectRequestHead): boolean {
+  switch (name.length) {
+    case 6:
+      return name.toLowerCase() !== 'expect';
+    case 7:
+      return name.toLowerCase() !== 'upgrade';
+    case 10:
+      if (name.toLowerCase() === 'connection' && hasToken(value, 'close')) head.close = true;
+      return true;
+    case 14:
+      return name.toLowerCase() !== 'content-length' || value === '0';
+    case 17:
+      return name.toLowerCase() !== 'transfer-encoding';
+    default:
+      return true;
+  }
+}
+
+/**
+ * Returns the value between `from` and `to` without surrounding spaces and tabs, or undefined
+ * when it holds a control character (a bare CR or LF among them).
+ */
+function trimValue(text: string, from: number, to: number): string | undefined {
+  let first = from;
+  let last = to;
+  while (first < last && isBlank(text.charCodeAt(first))) first++;
+  while (last > first && isBlank(text.charCodeAt(last - 1))) last--;
+  for (let i = first; i < last; i++) {
+    const code = text.charCodeAt(i);
+    if ((code < 0x20 && code !== 0x09) || code === 0x7f) return undefined;
+  }
+  return text.slice(first, last);
+}
+
+function isBlank(code: number): boolean {
+  return code === 0x20 || code === 0x09;
+}
+
+/** RFC 9110 token characters. */
+function isToken(name: string): boolean {
+  for (let i = 0; i < name.length; i++) {
+    const code = name.charCodeAt(i);
+    if (code > 0x7e || !TOKEN[code]) return false;
+  }
+  return name.length > 0;
+}
+
+/** A request target of visible ASCII characters; the site handler checks its form. */
+function isTarget(url: string): boolean {
+  if (url.length === 0) return false;
+  for (let i = 0; i < url.length; i++) {
+    const code = url.charCodeAt(i);
+    if (code <= 0x20 || code >= 0x7f) return false;
+  }
+  return true;
+}
+
+function hasToken(value: string, token: string): boolean {
+  if (value.length === token.length) return value.toLowerCase() === token;
+  return value
+    .toLowerCase()
+    .split(',')
+    .some((part) => part.trim() === token);
+}
+
+const TOKEN: boolean[] = (() => {
+  const table = new Array<boolean>(128).fill(false);
+  const extra = "!#$%&'*+-.^_`|~";
+  for (let code = 0; code < 128; code++) {
+    const char = String.fromCharCode(code);
+    table[code] = /[0-9A-Za-z]/.test(char) || extra.includes(char);
+  }
+  return table;
+})();
