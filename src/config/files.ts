@@ -2,6 +2,7 @@ import { constants, accessSync, readFileSync, statSync } from 'node:fs';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import path from 'node:path';
 import { errorMessage } from '../errors.ts';
+import { listAt, valueAt } from './raw.ts';
 
 /**
  * Checks the files and folders a configuration names: static route folders, certificate and key
@@ -87,17 +88,6 @@ function pathKind(target: string): 'missing' | 'file' | 'folder' | 'unreadable' 
     const code = (error as NodeJS.ErrnoException).code;
     return code === 'ENOENT' || code === 'ENOTDIR' ? 'missing' : 'unreadable';
   }
-}
-
-function valueAt(parent: unknown, key: string): unknown {
-  if (parent === null || typeof parent !== 'object' || !Object.hasOwn(parent, key))
-    return undefined;
-  return (parent as Record<string, unknown>)[key];
-}
-
-function listAt(parent: unknown, key: string): unknown[] {
-  const value = valueAt(parent, key);
-  return Array.isArray(value) ? value : [];
 }
 
 /** Returns the absolute path in a string field, or undefined when the field is not a path. */

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { ConfigError, errorMessage } from '../errors.ts';
+import { checkConsistency } from './consistency.ts';
 import { checkConfigFiles } from './files.ts';
 import { countProblems, formatIssue, plainErrorMap } from './issues.ts';
 import { configSchema, type EdgeConfig } from './schema.ts';
@@ -53,19 +54,17 @@ export function loadConfigFile(file: string): EdgeConfig {
 export function parseConfig(raw: unknown, options: ParseConfigOptions = {}): EdgeConfig {
   const source = options.source ?? 'config';
   const baseDir = options.baseDir ?? process.cwd();
-  // File checks read the raw input, so a missing file is reported alongside schema problems.
+  // File and cross-field checks read the raw input, so they run even where the schema fails.
   const fileProblems = options.checkFiles === true ? checkConfigFiles(raw, baseDir) : [];
+  const consistencyProblems = checkConsistency(raw);
 
   const result = configSchema.safeParse(raw ?? {}, { errorMap: plainErrorMap });
-  if (!result.success) {
-    throw invalid(source, [...result.error.issues.map(formatIssue), ...fileProblems]);
-  }
+  const schemaProblems = result.success ? [] : result.error.issues.map(formatIssue);
+  const problems = [...schemaProblems, ...consistencyProblems, ...fileProblems];
+  if (!result.success || problems.length > 0) throw invalid(source, problems);
 
   const config = result.data;
   resolvePaths(config, baseDir);
-  const problems = [...checkReferences(config), ...fileProblems];
-  if (problems.length > 0) throw invalid(source, problems);
-
   return deepFreeze(config);
 }
 
@@ -75,52 +74,6 @@ function invalid(source: string, problems: string[]): ConfigError {
     `invalid config ${source}: ${countProblems(problems.length)}\n${list}`,
     problems,
   );
-}
-
-/** Cross-field rules the schema cannot express: unique names, hosts and paths, known services. */
-function checkReferences(config: EdgeConfig): string[] {
-  const problems: string[] = [];
-  const siteNames = new Map<string, number>();
-  const hostOwners = new Map<string, number>();
-
-  config.sites.forEach((site, siteIndex) => {
-    const at = `sites[${siteIndex}]`;
-    if (siteNames.has(site.name)) {
-      problems.push(
-        `${at}.name: duplicate site name ${site.name} (also sites[${siteNames.get(site.name)}])`,
-      );
-    }
-    siteNames.set(site.name, siteIndex);
-
-    site.hosts.forEach((host, hostIndex) => {
-      const owner = hostOwners.get(host);
-      if (owner !== undefined) {
-        problems.push(`${at}.hosts[${hostIndex}]: host ${host} is already used by sites[${owner}]`);
-      }
-      hostOwners.set(host, siteIndex);
-    });
-
-    const paths = new Map<string, number>();
-    site.routes.forEach((route, routeIndex) => {
-      const key = route.path === '/' ? '/' : route.path.replace(/\/+$/, '');
-      if (paths.has(key)) {
-        problems.push(`${at}.routes[${routeIndex}].path: duplicate path ${route.path}`);
-      }
-      paths.set(key, routeIndex);
-      if (route.service !== undefined && !(route.service in config.services)) {
-        problems.push(`${at}.routes[${routeIndex}].service: unknown service ${route.service}`);
-      }
-    });
-  });
-
-  for (const [name, service] of Object.entries(config.services)) {
-    if (!(service.environment in config.deploy.environments)) {
-      problems.push(
-        `services.${name}.environment: unknown environment ${service.environment} (define it under deploy.environments)`,
-      );
-    }
-  }
-  return problems;
 }
 
 function resolvePaths(config: EdgeConfig, baseDir: string): void {
