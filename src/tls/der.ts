@@ -4,7 +4,7 @@
  * X.509 library at start-up.
  */
 
-/** Universal and context-specific tags used by X.509 certificates. */
+/** Universal tags of the ASN.1 types used in X.509 certificates. */
 export const TAG = {
   boolean: 0x01,
   integer: 0x02,
@@ -28,7 +28,7 @@ export function sequence(...items: Buffer[]): Buffer {
   return tlv(TAG.sequence, ...items);
 }
 
-/** Context-specific constructed tag `[n]` around already encoded content (EXPLICIT tagging). */
+/** Wraps encoded content in the context-specific constructed tag `[n]` (EXPLICIT tagging). */
 export function explicit(n: number, ...items: Buffer[]): Buffer {
   return tlv(0xa0 | n, ...items);
 }
@@ -54,7 +54,7 @@ export function octetString(content: Buffer): Buffer {
   return tlv(TAG.octetString, content);
 }
 
-/** A BIT STRING whose content is whole bytes, or `unusedBits` fewer bits at the end. */
+/** Encodes a BIT STRING of whole bytes, whose last `unusedBits` bits are not part of the value. */
 export function bitString(content: Buffer, unusedBits = 0): Buffer {
   return tlv(TAG.bitString, Buffer.from([unusedBits]), content);
 }

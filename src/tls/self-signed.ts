@@ -16,6 +16,7 @@ import {
   oid,
   sequence,
   smallInteger,
+  TAG,
   time,
   tlv,
   unsignedInteger,
@@ -109,7 +110,7 @@ function extension(id: string, critical: boolean, value: Buffer): Buffer {
   return sequence(oid(id), ...(critical ? [boolean(true)] : []), octetString(value));
 }
 
-/** A subjectAltName entry: `[7] iPAddress` for addresses, `[2] dNSName` for the rest. */
+/** Encodes a subjectAltName entry: `[7] iPAddress` for addresses, `[2] dNSName` for the rest. */
 function generalName(name: string): Buffer {
   const looksLikeIp = /^[0-9.]+$/.test(name) || name.includes(':');
   if (!looksLikeIp) return tlv(0x82, Buffer.from(name, 'ascii'));
@@ -121,7 +122,7 @@ function generalName(name: string): Buffer {
 
 function commonName(name: string): Buffer {
   const attribute = sequence(oid(OID.commonName), utf8String(name));
-  return sequence(tlv(0x31, attribute));
+  return sequence(tlv(TAG.set, attribute));
 }
 
 function signEcdsa(data: Buffer, privateKey: KeyObject): Buffer {
