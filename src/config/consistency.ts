@@ -5,6 +5,7 @@ import { configSchema } from './schema.ts';
 const siteFields = configSchema.shape.sites.element.shape;
 const routeFields = siteFields.routes.element.innerType().shape;
 const serviceFields = configSchema.shape.services.removeDefault().valueSchema.shape;
+const listenFields = configSchema.shape.listen.removeDefault().shape;
 
 /**
  * Checks the cross-field rules the schema cannot express: unique site names, hosts and route
@@ -13,7 +14,22 @@ const serviceFields = configSchema.shape.services.removeDefault().valueSchema.sh
  * are invalid, and a malformed field is left to the schema's report.
  */
 export function checkConsistency(raw: unknown): string[] {
-  return [...checkSites(raw, keysAt(raw, 'services')), ...checkServiceEnvironments(raw)];
+  return [
+    ...checkListenPorts(raw),
+    ...checkSites(raw, keysAt(raw, 'services')),
+    ...checkServiceEnvironments(raw),
+  ];
+}
+
+/** Checks that the two listeners get different ports, unless the system picks both (0). */
+function checkListenPorts(raw: unknown): string[] {
+  const listen = valueAt(raw, 'listen');
+  if (listen !== undefined && !isRecord(listen)) return [];
+
+  const httpPort = parsed(listenFields.httpPort, valueAt(listen, 'httpPort'));
+  const httpsPort = parsed(listenFields.httpsPort, valueAt(listen, 'httpsPort'));
+  if (httpPort === undefined || httpPort === 0 || httpPort !== httpsPort) return [];
+  return [`listen.httpsPort: must differ from listen.httpPort (both are ${httpsPort})`];
 }
 
 function checkSites(raw: unknown, services: Set<string> | undefined): string[] {

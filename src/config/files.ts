@@ -3,13 +3,14 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import path from 'node:path';
 import { errorMessage } from '../errors.ts';
 import { listAt, valueAt } from './raw.ts';
+import { configSchema } from './schema.ts';
 
 /**
  * Checks the files and folders a configuration names: static route folders, certificate and key
- * files (which must parse and belong together), and the ACME CA bundle. Paths are read from the
- * raw input and resolved against `baseDir`, so they are checked even when other parts of the
- * configuration are invalid. Returns one problem per path, such as
- * `tls.certificates[0].cert: file not found: /etc/edge/app.pem`.
+ * files (which must parse and belong together), the ACME CA bundle, and certsDir and stateDir
+ * (which may be missing but must not be files). Paths are read from the raw input and resolved
+ * against `baseDir`, so they are checked even when other parts of the configuration are invalid.
+ * Returns one problem per path, such as `tls.certificates[0].cert: file not found: /x/app.pem`.
  */
 export function checkConfigFiles(raw: unknown, baseDir: string): string[] {
   const problems: string[] = [];
@@ -34,6 +35,14 @@ export function checkConfigFiles(raw: unknown, baseDir: string): string[] {
   const caBundle = pathAt(valueAt(tls, 'acme'), 'caBundle', baseDir);
   const caProblem = caBundle === undefined ? undefined : checkFile(caBundle);
   if (caProblem !== undefined) problems.push(`tls.acme.caBundle: ${caProblem}`);
+
+  for (const key of ['certsDir', 'stateDir'] as const) {
+    const folder = configSchema.shape[key].safeParse(valueAt(raw, key));
+    const problem = folder.success
+      ? checkCreatableFolder(path.resolve(baseDir, folder.data))
+      : undefined;
+    if (problem !== undefined) problems.push(`${key}: ${problem}`);
+  }
   return problems;
 }
 
@@ -75,6 +84,19 @@ function checkFolder(folder: string): string | undefined {
   if (kind === 'missing') return `folder not found: ${folder}`;
   if (kind === 'file') return `is a file, not a folder: ${folder}`;
   return kind === 'folder' ? undefined : `not readable by the edge process: ${folder}`;
+}
+
+/** Checks a folder the edge creates at start when it is missing, so only a non-folder fails. */
+function checkCreatableFolder(folder: string): string | undefined {
+  try {
+    if (statSync(folder).isDirectory()) return undefined;
+    return `is a file, not a folder: ${folder}`;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code === 'ENOTDIR') return `cannot be created, because a parent is a file: ${folder}`;
+    return `not accessible by the edge process: ${folder}: ${errorMessage(error)}`;
+  }
 }
 
 /** Classifies a path. 'file' and 'folder' mean readable ones. */

@@ -20,5 +20,10 @@ export function isAddressOrRange(value: string): boolean {
   if (value.includes('/')) {
     return ipaddr.IPv6.isValidCIDR(value) || ipaddr.IPv4.isValidCIDRFourPartDecimal(value);
   }
+  return isIpAddress(value);
+}
+
+/** True for an IPv6 address or an IPv4 address written as four decimal parts. */
+export function isIpAddress(value: string): boolean {
   return ipaddr.IPv6.isValid(value) || ipaddr.IPv4.isValidFourPartDecimal(value);
 }

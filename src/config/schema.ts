@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { IMAGE_REPOSITORY, isAddressOrRange } from './formats.ts';
+import { IMAGE_REPOSITORY, isAddressOrRange, isIpAddress } from './formats.ts';
 
 /** Durations are milliseconds and sizes are bytes throughout the configuration. */
 export const DEFAULT_HEADERS_TIMEOUT_MS = 20_000;
@@ -78,11 +78,19 @@ const upstreamUrl = z.string().refine(
 
 const listenSchema = z
   .object({
-    /** Address both listeners bind to. */
-    address: z.string().default('0.0.0.0'),
-    /** Plain HTTP port: ACME challenges, redirects to HTTPS, and sites with `http: serve`. */
+    /** IP address both listeners bind to. Host names are rejected rather than resolved at start. */
+    address: z
+      .string()
+      .refine(isIpAddress, (value) => ({
+        message: `must be an IP address such as 0.0.0.0 or :: (127.0.0.1 for loopback only), got ${value}`,
+      }))
+      .default('0.0.0.0'),
+    /**
+     * Plain HTTP port: ACME challenges, redirects to HTTPS, and sites with `http: serve`. 0 binds a
+     * free port chosen by the system.
+     */
     httpPort: z.number().int().min(0).max(65535).default(80),
-    /** HTTPS port. */
+    /** HTTPS port. 0 binds a free port chosen by the system. */
     httpsPort: z.number().int().min(0).max(65535).default(443),
     /** Port used in the Location of the HTTP to HTTPS redirect; defaults to httpsPort. */
     redirectPort: z.number().int().min(1).max(65535).optional(),
