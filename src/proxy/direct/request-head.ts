@@ -44,7 +44,7 @@ export function readRequestHead(
   if (blank === -1) return buffer.length - start > MAX_HEAD_BYTES ? NOT_DIRECT : INCOMPLETE;
   if (blank - start > MAX_HEAD_BYTES) return NOT_DIRECT;
 
-  const text = buffer.latin1Slice(start, blank);
+  const text = buffer.toString('latin1', start, blank);
   const lineEnd = text.indexOf('\r\n');
   const requestLine = lineEnd === -1 ? text : text.slice(0, lineEnd);
   const firstSpace = requestLine.indexOf(' ');
