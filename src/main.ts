@@ -2,7 +2,7 @@ import { pathToFileURL } from 'node:url';
 import { DEMO_HOSTS, demoConfig } from './config/demo.ts';
 import { loadConfigFile } from './config/load.ts';
 import type { EdgeConfig } from './config/schema.ts';
-import { startDemoApi, type DemoApi } from './demo-api.ts';
+import type { DemoApi } from './demo-api.ts';
 import { startEdge, type RunningEdge } from './edge.ts';
 import { ConfigError, errorMessage } from './errors.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -40,6 +40,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
     if (configPath !== undefined && configPath !== '') {
       config = loadConfigFile(configPath);
     } else {
+      // Imported here so a configured edge never loads the demo or its WebSocket package.
+      const { startDemoApi } = await import('./demo-api.ts');
       demo = await startDemoApi((host) => (host === DEMO_HOSTS.staging ? 'staging' : 'prod'));
       config = demoConfig({
         apiPort: demo.port,

@@ -9,8 +9,11 @@ import { hashPassword } from '../../src/admin/password.ts';
 import type { EdgeConfigInput } from '../../src/config/schema.ts';
 import { createSelfSignedCertificate } from '../../src/tls/self-signed.ts';
 
-/** Packages that cost several MB each and that only ACME, Docker or a metrics scrape need. */
-const OPTIONAL_PACKAGES = ['@peculiar/x509', 'acme-client', 'dockerode', 'prom-client'];
+/**
+ * Packages that cost several MB each and that only ACME, Docker, a metrics scrape or the demo
+ * need.
+ */
+const OPTIONAL_PACKAGES = ['@peculiar/x509', 'acme-client', 'dockerode', 'prom-client', 'ws'];
 const CHILD = path.resolve('test/support/startup-packages.ts');
 const CHILD_TIMEOUT_MS = 30_000;
 
@@ -89,11 +92,11 @@ function optionalIn(packages: Set<string> | undefined): string[] {
 }
 
 describe('start-up packages', () => {
-  it('loads no ACME, Docker or metrics package for static sites', async () => {
+  it('loads no ACME, Docker, metrics or demo package for static sites', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'edge-startup-'));
     const result = await runChild(dir, await baseConfig(dir));
 
-    assert.ok(result.phases.get('started')?.has('undici'), 'the resolve hook saw no package');
+    assert.ok(result.phases.get('started')?.has('pino'), 'the resolve hook saw no package');
     assert.deepEqual(optionalIn(result.phases.get('started')), []);
   });
 

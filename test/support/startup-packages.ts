@@ -1,5 +1,6 @@
 /**
- * Child process of the start-up packages test. Starts the edge on the JSON config file in argv[2],
+ * Child process of the start-up packages test. Imports the command's module, then starts the edge
+ * on the JSON config file in argv[2],
  * scrapes /_edge/metrics once with the admin password in EDGE_TEST_ADMIN_PASSWORD, then stops.
  * A module resolve hook writes every package the process resolves to stderr as
  * `package <name>`, and `phase <name>` lines mark when the edge has started and when it has
@@ -17,6 +18,8 @@ export async function resolve(specifier, context, next) {
 }`;
 register(`data:text/javascript,${encodeURIComponent(HOOKS)}`);
 
+// The command's own module comes first: what it imports at the top loads for every start.
+await import('../../src/main.ts');
 const { parseConfig } = await import('../../src/config/load.ts');
 const { startEdge } = await import('../../src/edge.ts');
 const { silentLogger } = await import('../../src/log.ts');
