@@ -1,7 +1,7 @@
 /**
- * Child process of the start-up packages test. Imports the command's module, then starts the edge
- * on the JSON config file in argv[2],
- * scrapes /_edge/metrics once with the admin password in EDGE_TEST_ADMIN_PASSWORD, then stops.
+ * Child process of the start-up packages test. Imports the command's module, starts the edge on
+ * the JSON config file in argv[2], scrapes /_edge/metrics once with the admin password in
+ * EDGE_TEST_ADMIN_PASSWORD, then stops.
  * A module resolve hook writes every package the process resolves to stderr as
  * `package <name>`, and `phase <name>` lines mark when the edge has started and when it has
  * been scraped, so the parent can tell which packages each step loaded.
