@@ -6,6 +6,7 @@ const siteFields = configSchema.shape.sites.element.shape;
 const routeFields = siteFields.routes.element.innerType().shape;
 const serviceFields = configSchema.shape.services.removeDefault().valueSchema.shape;
 const listenFields = configSchema.shape.listen.removeDefault().shape;
+const acmeFields = configSchema.shape.tls.removeDefault().shape.acme.unwrap().shape;
 
 /**
  * Checks the cross-field rules the schema cannot express: unique site names, hosts and route
@@ -16,6 +17,7 @@ const listenFields = configSchema.shape.listen.removeDefault().shape;
 export function checkConsistency(raw: unknown): string[] {
   return [
     ...checkListenPorts(raw),
+    ...checkAcmePolling(raw),
     ...checkSites(raw, keysAt(raw, 'services')),
     ...checkServiceEnvironments(raw),
   ];
@@ -30,6 +32,19 @@ function checkListenPorts(raw: unknown): string[] {
   const httpsPort = parsed(listenFields.httpsPort, valueAt(listen, 'httpsPort'));
   if (httpPort === undefined || httpPort === 0 || httpPort !== httpsPort) return [];
   return [`listen.httpsPort: must differ from listen.httpPort (both are ${httpsPort})`];
+}
+
+/** Checks that ACME polling starts at a wait no longer than its maximum. */
+function checkAcmePolling(raw: unknown): string[] {
+  const acme = valueAt(valueAt(raw, 'tls'), 'acme');
+  if (!isRecord(acme)) return [];
+
+  const pollMinMs = parsed(acmeFields.pollMinMs, valueAt(acme, 'pollMinMs'));
+  const pollMaxMs = parsed(acmeFields.pollMaxMs, valueAt(acme, 'pollMaxMs'));
+  if (pollMinMs === undefined || pollMaxMs === undefined || pollMinMs <= pollMaxMs) return [];
+  return [
+    `tls.acme.pollMinMs: must be at most tls.acme.pollMaxMs (${pollMaxMs}), got ${pollMinMs}`,
+  ];
 }
 
 function checkSites(raw: unknown, services: Set<string> | undefined): string[] {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { IMAGE_REPOSITORY, isAddressOrRange, isIpAddress } from './formats.ts';
+import { IMAGE_REPOSITORY, isAddressOrRange, isIpAddress, routePathProblem } from './formats.ts';
 
 /** Durations are milliseconds and sizes are bytes throughout the configuration. */
 export const DEFAULT_HEADERS_TIMEOUT_MS = 20_000;
@@ -126,10 +126,10 @@ const routeTimeoutsSchema = z
 const routeSchema = z
   .object({
     /** Path prefix, matched on segment boundaries. */
-    path: z
-      .string()
-      .refine((value) => value.startsWith('/'), { message: 'must start with /' })
-      .refine((value) => !/[?#\s]/.test(value), { message: 'must not contain ?, # or spaces' }),
+    path: z.string().superRefine((value, ctx) => {
+      const problem = routePathProblem(value);
+      if (problem !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+    }),
     /** Fixed upstream URL. */
     upstream: upstreamUrl.optional(),
     /** Name of a deployable service under `services`; the edge routes to its container. */
