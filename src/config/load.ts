@@ -79,6 +79,7 @@ function invalid(source: string, problems: string[]): ConfigError {
 function resolvePaths(config: EdgeConfig, baseDir: string): void {
   config.certsDir = path.resolve(baseDir, config.certsDir);
   config.stateDir = path.resolve(baseDir, config.stateDir);
+  config.docker.socket = path.resolve(baseDir, config.docker.socket);
   for (const site of config.sites) {
     for (const route of site.routes) {
       if (route.static !== undefined) route.static = path.resolve(baseDir, route.static);
