@@ -39,6 +39,26 @@ export const plainErrorMap: ZodErrorMap = (issue, ctx) => {
   return { message: plainMessage(issue, ctx.data) ?? ctx.defaultError };
 };
 
+/**
+ * Returns an error map for one schema field that says what the field expects when given a value
+ * of the wrong type: `must be a number of milliseconds, such as 5000, got string`.
+ */
+export function expectTypeMap(expected: string): ZodErrorMap {
+  return (issue, ctx) => {
+    // A missing value and a fraction for .int() keep the plain messages ("is required").
+    if (
+      issue.code !== ZodIssueCode.invalid_type ||
+      issue.received === 'undefined' ||
+      issue.expected === 'integer'
+    ) {
+      return { message: ctx.defaultError };
+    }
+    return {
+      message: `must be ${expected}, got ${RECEIVED_NAMES[issue.received] ?? issue.received}`,
+    };
+  };
+}
+
 /** Formats a zod issue as `sites[1].routes[0].path: must start with /`. */
 export function formatIssue(issue: ZodIssue): string {
   return `${formatPath(issue.path)}: ${issue.message}`;

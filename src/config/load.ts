@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { parse as parseYaml, parseAllDocuments, YAMLParseError } from 'yaml';
 import { ConfigError, errorMessage } from '../errors.ts';
 import { checkConsistency } from './consistency.ts';
 import { checkConfigFiles } from './files.ts';
@@ -36,8 +36,7 @@ export function loadConfigFile(file: string): EdgeConfig {
   try {
     raw = parseYaml(text, { prettyErrors: true });
   } catch (error) {
-    const where = error instanceof YAMLParseError ? ` at line ${error.linePos?.[0]?.line}` : '';
-    throw new ConfigError(`parsing config ${file}${where}: ${errorMessage(error)}`);
+    throw new ConfigError(`parsing config ${file}: ${yamlErrorMessage(error, text)}`);
   }
 
   return parseConfig(raw, {
@@ -45,6 +44,15 @@ export function loadConfigFile(file: string): EdgeConfig {
     baseDir: path.dirname(path.resolve(file)),
     checkFiles: true,
   });
+}
+
+/** Describes a YAML parse error. yaml's message already gives the line and column. */
+function yamlErrorMessage(error: unknown, text: string): string {
+  if (error instanceof YAMLParseError && error.code === 'MULTIPLE_DOCS') {
+    const count = parseAllDocuments(text).length;
+    return `the file contains ${count} YAML documents separated by ---, but the configuration must be one document`;
+  }
+  return errorMessage(error).trimEnd();
 }
 
 /**

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { IMAGE_REPOSITORY, isAddressOrRange, isIpAddress, routePathProblem } from './formats.ts';
+import { expectTypeMap } from './issues.ts';
 
 /** Durations are milliseconds and sizes are bytes throughout the configuration. */
 export const DEFAULT_HEADERS_TIMEOUT_MS = 20_000;
@@ -51,7 +52,7 @@ const ENV_NAME_MESSAGE =
 export const MAX_DURATION_MS = 2_147_483_647;
 
 const milliseconds = z
-  .number()
+  .number({ errorMap: expectTypeMap('a number of milliseconds, such as 5000') })
   .int()
   .max(MAX_DURATION_MS, { message: `must be at most ${MAX_DURATION_MS} ms (about 24 days)` });
 const durationMs = milliseconds.nonnegative();

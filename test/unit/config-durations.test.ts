@@ -117,6 +117,20 @@ describe('config durations', () => {
     });
   }
 
+  it('names milliseconds for a unit string', () => {
+    const problems = problemsOf(configWith({ top: { timeouts: { headersMs: '5s' } } }));
+    assert.deepEqual(problems, [
+      'timeouts.headersMs: must be a number of milliseconds, such as 5000, got string',
+    ]);
+  });
+
+  it('names milliseconds in a schedule entry', () => {
+    const problems = problemsOf(configWith({ acme: { retryScheduleMs: [1000, null] } }));
+    assert.deepEqual(problems, [
+      'tls.acme.retryScheduleMs[1]: must be a number of milliseconds, such as 5000, got an empty value',
+    ]);
+  });
+
   it('accepts every duration at the timer limit', () => {
     for (const [at, build] of DURATIONS) {
       assert.doesNotThrow(() => parseConfig(build(MAX_DURATION_MS)), at);
