@@ -40,7 +40,7 @@ export const plainErrorMap: ZodErrorMap = (issue, ctx) => {
 };
 
 /**
- * Returns an error map for one schema field that says what the field expects when given a value
+ * Returns an error map for one schema field that states what the field expects when given a value
  * of the wrong type: `must be a number of milliseconds, such as 5000, got string`.
  */
 export function expectTypeMap(expected: string): ZodErrorMap {
