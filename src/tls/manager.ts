@@ -8,7 +8,8 @@ import { ChallengeStore } from './challenges.ts';
 import { resolveDirectoryUrl } from './directory.ts';
 import type { CertificateManager, CertificateManagerOptions } from './index.ts';
 import type { CertificateGroup, CertificateMaintainer } from './maintainer.ts';
-import { certificateNotAfter, createSelfSignedCertificate } from './self-signed.ts';
+import { loadFallbackCertificate } from './fallback-store.ts';
+import { certificateNotAfter } from './self-signed.ts';
 import { SniCache } from './sni-cache.ts';
 import { CertificateStore, type PemKeyPair } from './store.ts';
 
@@ -182,7 +183,12 @@ class TlsCertificateManager implements CertificateManager {
   /** Self-signed certificate for unknown names, missing SNI and names still waiting for ACME. */
   private async createFallback(unmanaged: string[]): Promise<void> {
     const allHosts = this.config.sites.flatMap((site) => site.hosts);
-    const pem = await createSelfSignedCertificate(allHosts.length > 0 ? allHosts : ['localhost']);
+    const pem = await loadFallbackCertificate(
+      this.config.certsDir,
+      allHosts.length > 0 ? allHosts : ['localhost'],
+      this.logger,
+      this.now,
+    );
     this.fallback = createSecureContext(pem);
     this.fallbackPem = pem;
     if (unmanaged.length === 0) return;
