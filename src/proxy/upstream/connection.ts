@@ -20,7 +20,7 @@ export interface UpstreamRequest {
   onUpstreamError(error: Error, retryable: boolean): void;
 }
 
-/** What a connection reports to its pool. */
+/** Pool callbacks of a connection. */
 export interface ConnectionOwner {
   /** The response ended; `reusable` when the connection may carry another request. */
   connectionReleased(connection: UpstreamConnection, reusable: boolean, hintMs: number): void;

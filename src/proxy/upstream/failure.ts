@@ -4,7 +4,7 @@ import type { Exchange } from '../exchange.ts';
 /**
  * Ends an exchange whose upstream failed: the page of `kind` when the response has not started,
  * else a cut connection, because a started response has no other way to signal the failure.
- * `close` asks the client to open a new connection, for answers sent before the body was read.
+ * `close` sends `Connection: close`, for responses sent before the request body was read.
  */
 export function failExchange(
   exchange: Exchange,

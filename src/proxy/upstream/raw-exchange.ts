@@ -12,7 +12,7 @@ import { toClientHeaders } from './response-headers.ts';
 /** Methods sent again when a reused keep-alive socket failed before any response byte. */
 export const RETRYABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
-/** A proxied request without a body, sent over the raw client; also its response handler. */
+/** A proxied request without a body, sent over the raw client, and the handler of its response. */
 export class RawProxyExchange extends Exchange implements UpstreamRequest {
   readonly method: string;
   readonly requestHead: string;
@@ -53,7 +53,7 @@ export class RawProxyExchange extends Exchange implements UpstreamRequest {
     try {
       this.res.writeHead(status, toClientHeaders(headers, this.reqId, this.hsts));
     } catch (error) {
-      // Node rejects header bytes it deems invalid (ERR_INVALID_CHAR): an invalid response.
+      // Node rejects header bytes it deems invalid (ERR_INVALID_CHAR), which makes the response invalid.
       this.connection?.abort();
       this.releaseTarget();
       failExchange(this, error as Error, 'badGateway', false);
@@ -70,7 +70,7 @@ export class RawProxyExchange extends Exchange implements UpstreamRequest {
       this.waitingForDrain = true;
       res.on('drain', onClientDrain);
     }
-    // The rest of this read is parsed and buffered; the socket reads no more until 'drain'.
+    // The rest of this read is still parsed and buffered, but the socket reads no more until 'drain'.
     this.connection?.pause();
     return true;
   }

@@ -15,7 +15,7 @@ export function requestHead(method: string, path: string, headers: readonly stri
     if (name.length === 14 && name.toLowerCase() === 'content-length') hasLength = true;
     head += `${name}: ${headers[i + 1]!}\r\n`;
   }
-  // Some servers answer 411 to a POST without a length, so an empty body gets an explicit one.
+  // Some servers reply 411 to a POST without a length, so an empty body gets an explicit one.
   if (!hasLength && PAYLOAD_METHODS.has(method)) head += 'content-length: 0\r\n';
   return head + '\r\n';
 }

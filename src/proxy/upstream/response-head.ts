@@ -35,10 +35,10 @@ const KEEP_ALIVE_TIMEOUT = /(?:^|[,;\s])timeout\s*=\s*(\d{1,9})/i;
 const SWITCHING_PROTOCOLS = 101;
 
 /**
- * Parses a response head without its final blank line. Rejects what RFC 9112 lets a recipient
- * reject and what could split or merge messages: obs-fold, CR or control characters in a line,
- * invalid field names, conflicting Content-Length values, Content-Length with Transfer-Encoding,
- * and any transfer coding other than a single `chunked`.
+ * Parses a response head without its final blank line. Rejects obs-fold, CR or control
+ * characters in a line and invalid field names (RFC 9112 lets a recipient reject them). Also
+ * rejects what could split or merge messages: conflicting Content-Length values, Content-Length
+ * with Transfer-Encoding, and any transfer coding other than a single `chunked`.
  */
 export function parseHead(text: string): ParsedHead {
   let lineEnd = text.indexOf('\r\n');

@@ -10,15 +10,15 @@ export function toClientHeaders(
   hsts: string | undefined,
 ): string[] {
   const replaceHsts = hsts !== undefined;
-  let kept = 0;
+  let keptLength = 0;
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i]!;
     if (isDroppedResponseHeader(name, replaceHsts)) continue;
-    headers[kept] = name;
-    headers[kept + 1] = headers[i + 1]!;
-    kept += 2;
+    headers[keptLength] = name;
+    headers[keptLength + 1] = headers[i + 1]!;
+    keptLength += 2;
   }
-  headers.length = kept;
+  headers.length = keptLength;
   headers.push('x-request-id', reqId);
   if (hsts !== undefined) headers.push('strict-transport-security', hsts);
   return headers;
