@@ -2,7 +2,7 @@
  * The request-head reader of the direct data path. It accepts a strict subset of HTTP/1.1: a
  * complete head of a bodyless request in a method the direct path forwards, with only plain
  * header lines. Anything else, valid or not, is left to Node's HTTP server, which owns the
- * connection from then on and answers with its own parser's rules.
+ * connection from then on and applies its own parser's rules.
  */
 
 /** Largest head the direct path reads; Node's default `maxHeaderSize`, so the limits agree. */
@@ -101,7 +101,7 @@ function acceptHeader(name: string, value: string, head: DirectRequestHead): boo
 
 /**
  * Returns the value between `from` and `to` without surrounding spaces and tabs, or undefined
- * when it holds a control character (a bare CR or LF among them).
+ * when it contains a control character (a bare CR or LF among them).
  */
 function trimValue(text: string, from: number, to: number): string | undefined {
   let first = from;

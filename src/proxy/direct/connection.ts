@@ -1,0 +1,232 @@
+import type { Socket } from 'node:net';
+import type { ExchangeLog } from '../exchange.ts';
+import { DirectExchange, type DirectClient, type DirectRoute } from './exchange.ts';
+import { readRequestHead, type DirectRequestHead } from './request-head.ts';
+
+/** Unread client bytes held while a response is running, before the socket is paused. */
+const MAX_BUFFERED_BYTES = 64 * 1024;
+
+/** The listener a connection belongs to, as the connection uses it. */
+export interface DirectOwner {
+  readonly log: ExchangeLog;
+  /** The edge is shutting down: responses close their connections. */
+  readonly closing: boolean;
+  /** Wait for the first request, in ms. */
+  readonly firstRequestMs: number;
+  /** Idle time between requests after which the connection is closed, in ms. */
+  readonly keepAliveMs: number;
+  /** Routes a request head, or returns undefined when Node's server must handle it. */
+  route(head: DirectRequestHead, socket: Socket): DirectRoute | undefined;
+  /** Gives the socket to Node's HTTP server, with `unread` as the next bytes it reads. */
+  handOff(socket: Socket, unread: Buffer | undefined): void;
+  connectionClosed(connection: DirectConnection): void;
+}
+
+const CONNECTION = Symbol('directConnection');
+type TaggedSocket = Socket & { [CONNECTION]?: DirectConnection };
+
+/**
+ * A client connection on the direct path. It reads request heads itself and forwards the plain
+ * bodyless requests that the site handler routes to a proxied target. At the first request it
+ * does not take (a body, an upgrade, a static file, an error page, a partial head), it gives the
+ * socket and the unread bytes to Node's HTTP server for the rest of the connection's life.
+ */
+export class DirectConnection implements DirectClient {
+  readonly socket: Socket;
+  readonly log: ExchangeLog;
+  private readonly owner: DirectOwner;
+  private unread: Buffer | null = null;
+  private exchange: DirectExchange | null = null;
+  private drainWaiter: DirectExchange | null = null;
+  private closeRequested = false;
+  private paused = false;
+  private ended = false;
+  /** Closes the connection when no request comes: first the first-request wait, then keep-alive. */
+  private timer: NodeJS.Timeout;
+  private keepAliveTimer = false;
+
+  constructor(socket: Socket, owner: DirectOwner) {
+    this.socket = socket;
+    this.owner = owner;
+    this.log = owner.log;
+    (socket as TaggedSocket)[CONNECTION] = this;
+    socket.setNoDelay(true);
+    socket.on('data', onData);
+    socket.on('drain', onDrain);
+    socket.on('error', onError);
+    socket.on('close', onClose);
+    socket.on('end', onEnd);
+    this.timer = setTimeout(onIdleTimeout, owner.firstRequestMs, this).unref();
+  }
+
+  get closeAfterResponse(): boolean {
+    return this.closeRequested || this.owner.closing;
+  }
+
+  /** True between requests, when closing the connection loses nothing. */
+  get idle(): boolean {
+    return this.exchange === null && !this.ended;
+  }
+
+  received(chunk: Buffer): void {
+    this.unread = this.unread === null ? chunk : Buffer.concat([this.unread, chunk]);
+    if (this.exchange === null) {
+      this.next();
+    } else if (this.unread.length > MAX_BUFFERED_BYTES && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    }
+  }
+
+  write(data: string | Buffer, more?: string | Buffer, last?: string): boolean {
+    const socket = this.socket;
+    if (more === undefined) return socket.write(data);
+    socket.cork();
+    socket.write(data);
+    if (last === undefined) {
+      socket.write(more);
+    } else {
+      socket.write(more);
+      socket.write(last);
+    }
+    socket.uncork();
+    return socket.writableLength < socket.writableHighWaterMark;
+  }
+
+  waitForDrain(exchange: DirectExchange): void {
+    this.drainWaiter = exchange;
+  }
+
+  drained(): void {
+    const waiter = this.drainWaiter;
+    this.drainWaiter = null;
+    waiter?.resumeUpstream();
+  }
+
+  cut(): void {
+    this.ended = true;
+    this.socket.destroy();
+  }
+
+  exchangeDone(exchange: DirectExchange): void {
+    if (this.exchange !== exchange) return;
+    this.exchange = null;
+    this.drainWaiter = null;
+    if (this.ended) return;
+    if (this.closeAfterResponse) {
+      this.ended = true;
+      this.socket.end();
+      return;
+    }
+    if (this.paused) {
+      this.paused = false;
+      this.socket.resume();
+    }
+    if (this.keepAliveTimer) {
+      this.timer.refresh();
+    } else {
+      clearTimeout(this.timer);
+      this.timer = setTimeout(onIdleTimeout, this.owner.keepAliveMs, this).unref();
+      this.keepAliveTimer = true;
+    }
+    this.next();
+  }
+
+  /** Closes an idle connection; a busy one closes after its response. */
+  closeIfIdle(): void {
+    if (this.idle) this.close();
+  }
+
+  close(): void {
+    this.ended = true;
+    this.socket.destroy();
+  }
+
+  closed(): void {
+    this.ended = true;
+    clearTimeout(this.timer);
+    const exchange = this.exchange;
+    this.exchange = null;
+    exchange?.clientGone();
+    this.owner.connectionClosed(this);
+  }
+
+  /**
+   * Ends the connection when the client closed its side. Node's server, with its default
+   * `httpAllowHalfOpen: false`, drops a running response then, and so does the direct path.
+   */
+  clientEnded(): void {
+    this.ended = true;
+    const exchange = this.exchange;
+    this.exchange = null;
+    exchange?.clientGone();
+    this.socket.end();
+  }
+
+  idleTimeout(): void {
+    if (this.exchange === null) this.close();
+  }
+
+  /** Starts the next request in the unread bytes, or waits for more. */
+  private next(): void {
+    const unread = this.unread;
+    if (unread === null || this.ended) return;
+
+    const head = readRequestHead(unread, 0);
+    const routed = typeof head === 'object' ? this.owner.route(head, this.socket) : undefined;
+    if (routed === undefined || typeof head !== 'object') {
+      this.handOff();
+      return;
+    }
+
+    this.unread = head.end < unread.length ? unread.subarray(head.end) : null;
+    if (head.close) this.closeRequested = true;
+    const exchange = new DirectExchange(this, routed, head);
+    this.exchange = exchange;
+    exchange.dispatch();
+  }
+
+  private handOff(): void {
+    const socket = this.socket;
+    clearTimeout(this.timer);
+    socket.off('data', onData);
+    socket.off('drain', onDrain);
+    socket.off('error', onError);
+    socket.off('close', onClose);
+    socket.off('end', onEnd);
+    delete (socket as TaggedSocket)[CONNECTION];
+    this.ended = true;
+    this.owner.connectionClosed(this);
+    const unread = this.unread ?? undefined;
+    this.unread = null;
+    this.owner.handOff(socket, unread);
+  }
+}
+
+function connectionOf(socket: Socket): DirectConnection | undefined {
+  return (socket as TaggedSocket)[CONNECTION];
+}
+
+function onData(this: Socket, chunk: Buffer): void {
+  connectionOf(this)?.received(chunk);
+}
+
+function onDrain(this: Socket): void {
+  connectionOf(this)?.drained();
+}
+
+function onError(): void {
+  // 'close' follows every socket error; the exchange is ended there.
+}
+
+function onEnd(this: Socket): void {
+  connectionOf(this)?.clientEnded();
+}
+
+function onClose(this: Socket): void {
+  connectionOf(this)?.closed();
+}
+
+function onIdleTimeout(connection: DirectConnection): void {
+  connection.idleTimeout();
+}
