@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log.ts';
 import { AccessLog } from './access-log.ts';
@@ -36,8 +37,11 @@ export class ExchangeLog {
 }
 
 const EXCHANGE = Symbol('exchange');
+/** Socket property listing the socket's exchanges that have not finished, oldest first. */
+const OPEN_EXCHANGES = Symbol('openExchanges');
 
 type TaggedResponse = ServerResponse & { [EXCHANGE]?: Exchange };
+type TrackedSocket = Socket & { [OPEN_EXCHANGES]?: Exchange[] };
 
 /** Returns the exchange of a response, for listeners shared by every response. */
 export function exchangeOf(res: ServerResponse): Exchange | undefined {
@@ -47,6 +51,11 @@ export function exchangeOf(res: ServerResponse): Exchange | undefined {
 /**
  * One request and its response, from the moment the edge reads it to the access log line. The
  * forwarder extends it with the upstream handler, so a proxied request costs one object.
+ *
+ * A client that leaves early is detected by one `close` listener per connection rather than one
+ * per response, because the connection's close is what ends every unfinished response on it
+ * (pipelined ones included). Responses the edge writes itself are recorded when they close, see
+ * `recordOnClose`; the forwarder calls `finish` itself.
  */
 export class Exchange {
   readonly req: IncomingMessage;
@@ -61,6 +70,7 @@ export class Exchange {
   upstream: string;
   bytes = 0;
   finished = false;
+  private readonly socket: TrackedSocket;
 
   constructor(
     req: IncomingMessage,
@@ -82,10 +92,16 @@ export class Exchange {
     this.upstream = '';
     log.open++;
     (res as TaggedResponse)[EXCHANGE] = this;
-    res.on('close', onResponseClose);
+    this.socket = req.socket as TrackedSocket;
+    trackOnSocket(this, this.socket);
   }
 
-  /** Called when the response closed before `finish`: completed elsewhere, or the client left. */
+  /** Records the exchange when its response closes, for responses the edge writes itself. */
+  recordOnClose(): void {
+    this.res.on('close', onResponseClose);
+  }
+
+  /** Called when the response or its connection closed before `finish`: completed, or the client left. */
   responseClosed(): void {
     if (this.res.writableFinished) {
       this.finish(this.res.statusCode, contentLength(this.res));
@@ -104,6 +120,7 @@ export class Exchange {
     if (this.finished) return;
     this.finished = true;
     this.bytes = bytes;
+    untrackOnSocket(this, this.socket);
 
     const durationMs = performance.now() - this.start;
     this.route?.stats.record(status, durationMs, bytes);
@@ -132,6 +149,42 @@ export class Exchange {
 function onResponseClose(this: TaggedResponse): void {
   const exchange = this[EXCHANGE];
   if (exchange !== undefined && !exchange.finished) exchange.responseClosed();
+}
+
+function trackOnSocket(exchange: Exchange, socket: TrackedSocket): void {
+  const open = socket[OPEN_EXCHANGES];
+  if (open !== undefined) {
+    open.push(exchange);
+    return;
+  }
+
+  socket[OPEN_EXCHANGES] = [exchange];
+  if (socket.destroyed) {
+    // The connection closed before the request was handled, so its close event has passed.
+    process.nextTick(onSocketClose.bind(socket));
+  } else {
+    socket.once('close', onSocketClose);
+  }
+}
+
+function untrackOnSocket(exchange: Exchange, socket: TrackedSocket): void {
+  const open = socket[OPEN_EXCHANGES];
+  if (open === undefined) return;
+  if (open.length === 1 && open[0] === exchange) {
+    open.pop();
+    return;
+  }
+  const index = open.indexOf(exchange);
+  if (index !== -1) open.splice(index, 1);
+}
+
+/** Ends every exchange of a closed connection that has not finished: its client left. */
+function onSocketClose(this: TrackedSocket): void {
+  const open = this[OPEN_EXCHANGES];
+  if (open === undefined) return;
+  for (const exchange of [...open]) {
+    if (!exchange.finished) exchange.responseClosed();
+  }
 }
 
 function contentLength(res: ServerResponse): number {

@@ -151,7 +151,7 @@ export class SiteHandler {
   private check(request: SiteRequest, socket: Duplex): FailureKind | undefined {
     if (request.failure !== undefined) return request.failure;
     // RFC 9112 section 6.1 asks for 501 when a request uses a transfer coding the server lacks.
-    if (request.head.unsupportedCoding) return 'unsupportedCoding';
+    if (request.unsupportedCoding) return 'unsupportedCoding';
     const site = request.site;
     if (site === undefined) return 'misdirected';
     if (request.secure && !this.sniAgrees(socket as TLSSocket, site)) return 'misdirected';
@@ -237,7 +237,7 @@ export class SiteHandler {
       return;
     }
     const limit = route.config.maxBodyBytes;
-    if (limit > 0 && request.head.bodyLength > limit) {
+    if (limit > 0 && request.bodyLength > limit) {
       this.answer(req, res, request, 'tooLarge', route, true);
       return;
     }
@@ -249,7 +249,7 @@ export class SiteHandler {
       host: request.host,
       path: this.upstreamPath(route, request),
       headers: this.forwardingHeaders(req, request, false),
-      bodyLength: request.head.bodyLength,
+      bodyLength: request.bodyLength,
       hsts: request.secure ? this.hsts.get(route.site) : undefined,
     });
   }
@@ -286,6 +286,7 @@ export class SiteHandler {
     const exchange = new Exchange(req, res, this.log, request.reqId, request.client, request.host);
     exchange.site = request.site?.name ?? '';
     exchange.route = route;
+    exchange.recordOnClose();
     res.setHeader('x-request-id', request.reqId);
     const hsts =
       request.secure && request.site !== undefined ? this.hsts.get(request.site) : undefined;

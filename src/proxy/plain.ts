@@ -50,6 +50,7 @@ export class PlainHttpHandler {
     if (expectsContinue) res.writeContinue();
     const exchange = new Exchange(req, res, this.log, request.reqId, request.client, request.host);
     exchange.site = request.site?.name ?? '';
+    exchange.recordOnClose();
     res.setHeader('x-request-id', request.reqId);
     const outcome = this.decide(request);
 

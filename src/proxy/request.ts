@@ -7,11 +7,11 @@ import { parseRequestTarget } from './path.ts';
 import { peerAddress } from './trusted.ts';
 
 /**
- * What both listeners read from a request before they choose how to answer it: its head facts,
- * target, host and site. One object per request, completed by the site handler's checks.
+ * What both listeners read from a request before they choose how to respond: its head facts,
+ * target, host and site. It is the only object the edge allocates to route a request, and the
+ * site handler completes it with its own checks.
  */
-export interface SiteRequest {
-  head: RequestHead;
+export interface SiteRequest extends RequestHead {
   reqId: string;
   /** Socket peer address. */
   client: string;
@@ -34,14 +34,17 @@ export interface SiteRequest {
 
 /**
  * Reads the head, target and host of a request. A target that is not in origin or absolute form
- * and a missing, duplicate or invalid Host set `failure`; an unknown host only leaves `site`
- * undefined, because the plain HTTP listener answers ACME challenges for any host.
+ * and a missing, duplicate or invalid Host set `failure`. An unknown host only leaves `site`
+ * undefined, because the plain HTTP listener serves ACME challenges for any host.
  */
 export function readRequest(req: IncomingMessage, hosts: HostTable, secure: boolean): SiteRequest {
-  const head = scanRequestHead(req.rawHeaders);
   const request: SiteRequest = {
-    head,
-    reqId: requestIdOf(head),
+    hostHeader: undefined,
+    hostCount: 0,
+    bodyLength: 0,
+    requestId: undefined,
+    unsupportedCoding: false,
+    reqId: '',
     client: peerAddress(req.socket.remoteAddress),
     secure,
     host: '',
@@ -52,13 +55,25 @@ export function readRequest(req: IncomingMessage, hosts: HostTable, secure: bool
     normalised: '',
     failure: undefined,
   };
+  scanRequestHead(req.rawHeaders, request);
+  request.reqId = requestIdOf(request);
 
-  const target = parseRequestTarget(req.url ?? '');
-  if (target === undefined) return fail(request, 'badRequest');
-  request.path = target.path;
-  request.query = target.query;
+  const url = req.url ?? '';
+  let authority: string | undefined;
+  if (url.charCodeAt(0) === 47 /* / */) {
+    // Origin form, nearly every request: split it here rather than build a target object.
+    const mark = url.indexOf('?');
+    request.path = mark === -1 ? url : url.slice(0, mark);
+    request.query = mark === -1 ? '' : url.slice(mark);
+  } else {
+    const target = parseRequestTarget(url);
+    if (target === undefined) return fail(request, 'badRequest');
+    request.path = target.path;
+    request.query = target.query;
+    authority = target.authority;
+  }
 
-  const hostValue = requestHost(hosts, target.authority, head.hostCount, head.host);
+  const hostValue = requestHost(hosts, authority, request.hostCount, request.hostHeader);
   if (hostValue === undefined) return fail(request, 'missingHost');
   request.host = hostValue;
 

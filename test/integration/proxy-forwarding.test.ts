@@ -117,8 +117,11 @@ describe('proxy forwarding headers', () => {
   it('generates a request id, sends it upstream and returns it', async () => {
     const response = await httpsRequest(edge.httpsPort);
     const id = response.headers['x-request-id'];
-    assert.match(String(id), /^[0-9a-f-]{36}$/);
+    assert.match(String(id), /^[0-9a-f]{16}-\d+$/);
     assert.equal(upstream.requests.at(-1)!.headers['x-request-id'], id);
+
+    const next = await httpsRequest(edge.httpsPort);
+    assert.notEqual(next.headers['x-request-id'], id);
   });
 
   it('passes a client request id through', async () => {

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   clientResponseHeaders,
+  emptyRequestHead,
+  requestIdOf,
   scanRequestHead,
   upstreamRequestHeaders,
   type ForwardingFacts,
@@ -194,7 +196,7 @@ describe('scanRequestHead', () => {
       'abc-1',
     ]);
     assert.equal(head.hostCount, 2);
-    assert.equal(head.host, 'a');
+    assert.equal(head.hostHeader, 'a');
     assert.equal(head.bodyLength, 12);
     assert.equal(head.requestId, 'abc-1');
   });
@@ -211,6 +213,27 @@ describe('scanRequestHead', () => {
     const twice = scanRequestHead(['Transfer-Encoding', 'chunked', 'transfer-encoding', 'chunked']);
     assert.equal(layered.unsupportedCoding, true);
     assert.equal(twice.unsupportedCoding, true);
+  });
+});
+
+describe('requestIdOf', () => {
+  it('keeps a valid client id', () => {
+    const head = scanRequestHead(['X-Request-Id', 'ci-run-42.7']);
+    assert.equal(requestIdOf(head), 'ci-run-42.7');
+  });
+
+  it('generates distinct ids with one process prefix', () => {
+    const first = requestIdOf(emptyRequestHead());
+    const second = requestIdOf(emptyRequestHead());
+    assert.match(first, /^[0-9a-f]{16}-\d+$/);
+    assert.notEqual(first, second);
+    assert.equal(first.split('-')[0], second.split('-')[0]);
+  });
+
+  it('generates ids that a downstream edge accepts', () => {
+    const id = requestIdOf(emptyRequestHead());
+    const head = scanRequestHead(['X-Request-Id', id]);
+    assert.equal(head.requestId, id);
   });
 });
 
