@@ -51,6 +51,7 @@ describe('direct data path', () => {
       site: { name: 'prod' } as SiteConfig,
       name: '/direct',
       stats,
+      config: { timeouts: { upstreamMs: 2_000 } },
     } as unknown as CompiledRoute;
 
     nodeRequests = [];
@@ -281,6 +282,7 @@ describe('direct data path behind TLS', () => {
       site: { name: 'prod' } as SiteConfig,
       name: '/',
       stats: new RouteStats('prod', '/'),
+      config: { timeouts: { upstreamMs: 2_000 } },
     } as unknown as CompiledRoute;
     const pem = await createSelfSignedCertificate(['localhost']);
     const server = https.createServer({ cert: pem.cert, key: pem.key }, (req, res) =>

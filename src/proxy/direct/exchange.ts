@@ -50,6 +50,7 @@ const LAST_CHUNK = '0\r\n\r\n';
 export class DirectExchange implements UpstreamRequest {
   readonly method: string;
   readonly requestHead: string;
+  readonly responseMs: number;
   connection: UpstreamConnection | null = null;
   private readonly client: DirectClient;
   private readonly routed: DirectRoute;
@@ -71,6 +72,7 @@ export class DirectExchange implements UpstreamRequest {
     this.method = head.method;
     this.url = head.url;
     this.requestHead = routed.requestHead;
+    this.responseMs = routed.route.config.timeouts.upstreamMs;
     client.log.open++;
     routed.target.acquire();
   }

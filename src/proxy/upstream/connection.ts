@@ -9,6 +9,11 @@ export interface UpstreamRequest {
   readonly method: string;
   /** Request line and header lines, ending with the blank line. */
   readonly requestHead: string;
+  /**
+   * Wait for the response head and longest pause between body reads, in ms. Routes that share a
+   * target share its pool, so each request brings its own route's limit.
+   */
+  readonly responseMs: number;
   /** Connection the request is on, set by the pool, null while queued or finished. */
   connection: UpstreamConnection | null;
   /** The final response head; returns false when the exchange aborted the connection. */
@@ -65,13 +70,15 @@ export class UpstreamConnection implements ResponseSink {
   private state = CONNECTING;
   private paused = false;
   private error: Error | null = null;
-  private readonly responseTimer: NodeJS.Timeout;
+  private responseTimer: NodeJS.Timeout;
+  private responseMs: number;
   private idleTimer: NodeJS.Timeout | null = null;
   private idleMs = 0;
 
   constructor(owner: ConnectionOwner, settings: ConnectionSettings) {
     this.owner = owner;
     this.settings = settings;
+    this.responseMs = settings.responseMs;
     this.responseTimer = setTimeout(onResponseTimeout, settings.responseMs, this).unref();
     const socket = net.connect({ host: settings.host, port: settings.port, noDelay: true });
     (socket as TaggedSocket)[CONNECTION] = this;
@@ -91,7 +98,13 @@ export class UpstreamConnection implements ResponseSink {
     request.connection = this;
     if (this.state === IDLE) this.state = ACTIVE;
     this.parser.start(request.method);
-    this.responseTimer.refresh();
+    if (request.responseMs === this.responseMs) {
+      this.responseTimer.refresh();
+    } else {
+      clearTimeout(this.responseTimer);
+      this.responseMs = request.responseMs;
+      this.responseTimer = setTimeout(onResponseTimeout, request.responseMs, this).unref();
+    }
     this.socket.write(request.requestHead, 'latin1');
   }
 

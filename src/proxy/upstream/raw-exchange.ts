@@ -16,6 +16,7 @@ export const RETRYABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PU
 export class RawProxyExchange extends Exchange implements UpstreamRequest {
   readonly method: string;
   readonly requestHead: string;
+  readonly responseMs: number;
   connection: UpstreamConnection | null = null;
   private readonly target: Target;
   private readonly pool: UpstreamPool;
@@ -42,6 +43,7 @@ export class RawProxyExchange extends Exchange implements UpstreamRequest {
     this.pool = pool;
     this.method = req.method!;
     this.requestHead = requestHead(this.method, request.path, request.headers);
+    this.responseMs = request.route.config.timeouts.upstreamMs;
     request.target.acquire();
   }
 
