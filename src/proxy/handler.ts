@@ -1,20 +1,23 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isIP } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { SiteConfig } from '../config/schema.ts';
 import type { EdgeContext } from '../context.ts';
 import { HSTS_HEADER_VALUE } from '../tls/policy.ts';
+import type { DirectRoute } from './direct/exchange.ts';
+import type { DirectRequestHead } from './direct/request-head.ts';
 import { dispatchEdgeApi } from './edge-dispatch.ts';
 import { FAILURES, failurePage, sendFailure, type FailureKind } from './errors.ts';
 import { Exchange, type ExchangeLog } from './exchange.ts';
-import { forward } from './forwarder.ts';
+import { forward, rawPoolOf } from './forwarder.ts';
 import { upstreamRequestHeaders } from './headers.ts';
 import { HostTable } from './host.ts';
 import { edgeSubPath, encodePath, matchesPrefix, normalisePath } from './path.ts';
-import { readRequest, type SiteRequest } from './request.ts';
+import { readRequest, readRequestParts, type SiteRequest } from './request.ts';
 import type { CompiledRoute, Router } from './router.ts';
 import { TrustedProxies } from './trusted.ts';
+import { requestHead } from './upstream/request-head.ts';
 import { refuseUpgrade, WebSocketTunnel } from './websocket.ts';
 
 /** Socket property caching the site of the connection's TLS server name (null: no name). */
@@ -128,7 +131,7 @@ export class SiteHandler {
           route,
           host: request.host,
           path: this.upstreamPath(route, request),
-          headers: this.forwardingHeaders(req, request, true),
+          headers: this.forwardingHeaders(req.rawHeaders, request, true),
           reqId: request.reqId,
           client: request.client,
         },
@@ -137,6 +140,49 @@ export class SiteHandler {
       );
       tunnel.open();
     }
+  }
+
+  /** Routes a request head of the HTTPS listener for the direct path; see `routeDirect`. */
+  routeDirectSecure(head: DirectRequestHead, socket: Socket): DirectRoute | undefined {
+    const request = readRequestParts(
+      head.url,
+      head.rawHeaders,
+      socket.remoteAddress,
+      this.hosts,
+      true,
+    );
+    return this.routeDirect(head, socket, request);
+  }
+
+  /**
+   * Routes a request for the direct path, which forwards it as it is: a request that passes every
+   * check of `serve` and goes to a proxied route with a running http:// target. Anything else
+   * returns undefined, and Node's server then handles the request through `serve`.
+   */
+  routeDirect(
+    head: DirectRequestHead,
+    socket: Socket,
+    request: SiteRequest,
+  ): DirectRoute | undefined {
+    if (this.check(request, socket) !== undefined || request.site === undefined) return undefined;
+    if (edgeSubPath(request.normalised) !== undefined) return undefined;
+    const route = this.router.match(request.site, request.normalised);
+    const target = route?.slot?.current;
+    if (route === undefined || target === undefined || !target.origin.startsWith('http:')) {
+      return undefined;
+    }
+
+    const headers = this.forwardingHeaders(head.rawHeaders, request, false);
+    return {
+      route,
+      target,
+      pool: rawPoolOf(target, route.config),
+      requestHead: requestHead(head.method, this.upstreamPath(route, request), headers),
+      reqId: request.reqId,
+      client: request.client,
+      host: request.host,
+      hsts: request.secure ? this.hsts.get(route.site) : undefined,
+    };
   }
 
   /** Sends a close frame with `code` on every open WebSocket. */
@@ -248,18 +294,18 @@ export class SiteHandler {
       route,
       host: request.host,
       path: this.upstreamPath(route, request),
-      headers: this.forwardingHeaders(req, request, false),
+      headers: this.forwardingHeaders(req.rawHeaders, request, false),
       bodyLength: request.bodyLength,
       hsts: request.secure ? this.hsts.get(route.site) : undefined,
     });
   }
 
   private forwardingHeaders(
-    req: IncomingMessage,
+    rawHeaders: readonly string[],
     request: SiteRequest,
     upgrade: boolean,
   ): string[] {
-    return upstreamRequestHeaders(req.rawHeaders, {
+    return upstreamRequestHeaders(rawHeaders, {
       peer: request.client,
       trusted: this.trusted.has(request.client),
       secure: request.secure,

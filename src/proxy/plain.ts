@@ -1,10 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { EdgeContext } from '../context.ts';
+import type { DirectRoute } from './direct/exchange.ts';
+import type { DirectRequestHead } from './direct/request-head.ts';
 import { sendFailure, type FailureKind } from './errors.ts';
 import { Exchange, type ExchangeLog } from './exchange.ts';
 import type { SiteHandler } from './handler.ts';
-import { readRequest, type SiteRequest } from './request.ts';
+import { readRequest, readRequestParts, type SiteRequest } from './request.ts';
 import { refuseUpgrade } from './websocket.ts';
 
 const CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
@@ -74,6 +77,19 @@ export class PlainHttpHandler {
       });
       res.end(outcome.body);
     }
+  }
+
+  /** Routes a request head for the direct path: only requests of sites with `http: serve`. */
+  routeDirect(head: DirectRequestHead, socket: Socket): DirectRoute | undefined {
+    const { url, rawHeaders } = head;
+    const request = readRequestParts(
+      url,
+      rawHeaders,
+      socket.remoteAddress,
+      this.sites.hosts,
+      false,
+    );
+    return served(request) ? this.sites.routeDirect(head, socket, request) : undefined;
   }
 
   /**

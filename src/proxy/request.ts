@@ -38,6 +38,17 @@ export interface SiteRequest extends RequestHead {
  * undefined, because the plain HTTP listener serves ACME challenges for any host.
  */
 export function readRequest(req: IncomingMessage, hosts: HostTable, secure: boolean): SiteRequest {
+  return readRequestParts(req.url ?? '', req.rawHeaders, req.socket.remoteAddress, hosts, secure);
+}
+
+/** `readRequest` for a head read without Node's parser: target, raw headers and peer address. */
+export function readRequestParts(
+  url: string,
+  rawHeaders: readonly string[],
+  remoteAddress: string | undefined,
+  hosts: HostTable,
+  secure: boolean,
+): SiteRequest {
   const request: SiteRequest = {
     hostHeader: undefined,
     hostCount: 0,
@@ -45,7 +56,7 @@ export function readRequest(req: IncomingMessage, hosts: HostTable, secure: bool
     requestId: undefined,
     unsupportedCoding: false,
     reqId: '',
-    client: peerAddress(req.socket.remoteAddress),
+    client: peerAddress(remoteAddress),
     secure,
     host: '',
     hostName: '',
@@ -55,10 +66,9 @@ export function readRequest(req: IncomingMessage, hosts: HostTable, secure: bool
     normalised: '',
     failure: undefined,
   };
-  scanRequestHead(req.rawHeaders, request);
+  scanRequestHead(rawHeaders, request);
   request.reqId = requestIdOf(request);
 
-  const url = req.url ?? '';
   let authority: string | undefined;
   if (url.charCodeAt(0) === 47 /* / */) {
     // Origin form, nearly every request: split it here rather than build a target object.

@@ -6,6 +6,7 @@ import type { EdgeContext } from '../context.ts';
 import type { Logger } from '../log.ts';
 import { TLS_SERVER_OPTIONS } from '../tls/policy.ts';
 import { rawFailureResponse, type FailureKind } from './errors.ts';
+import { DirectPath } from './direct/path.ts';
 import { ExchangeLog } from './exchange.ts';
 import { destroyPool } from './forwarder.ts';
 import { SiteHandler } from './handler.ts';
@@ -76,6 +77,16 @@ export async function createProxyServers(context: EdgeContext): Promise<ProxySer
     log.logger.debug({ err: error.message, client: socket.remoteAddress }, 'tls handshake failed');
     socket.destroy();
   });
+  const direct = new DirectPath({
+    log,
+    router: (head, socket, secure) =>
+      secure ? sites.routeDirectSecure(head, socket) : plain.routeDirect(head, socket),
+    firstRequestMs: config.timeouts.headersMs,
+    keepAliveMs: config.timeouts.keepAliveMs,
+  });
+  direct.attach(httpServer, false);
+  direct.attach(httpsServer, true);
+
   for (const server of [httpServer, httpsServer]) {
     // The edge is not a forward proxy: CONNECT gets 405 instead of Node's silent disconnect.
     server.on('connect', (_req, socket: Duplex) => refuseUpgrade(socket, 'methodNotAllowed'));
@@ -99,6 +110,7 @@ export async function createProxyServers(context: EdgeContext): Promise<ProxySer
     async close(graceMs: number) {
       sites.closing = true;
       const closed = Promise.all([closeServer(httpServer), closeServer(httpsServer)]);
+      direct.closeIdleConnections();
       httpServer.closeIdleConnections();
       httpsServer.closeIdleConnections();
       sites.closeWebSockets(SHUTDOWN_CLOSE_CODE);
@@ -106,6 +118,7 @@ export async function createProxyServers(context: EdgeContext): Promise<ProxySer
       const drained = await waitFor(log.whenIdle(), graceMs);
       if (!drained)
         logger.warn({ open: log.open, graceMs }, 'shutdown grace ended with requests open');
+      direct.closeAllConnections();
       httpServer.closeAllConnections();
       httpsServer.closeAllConnections();
       for (const slot of context.targets.entries()) {

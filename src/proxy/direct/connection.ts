@@ -78,17 +78,17 @@ export class DirectConnection implements DirectClient {
     }
   }
 
+  /**
+   * Writes response bytes. Strings are written as Latin-1, so each character becomes the byte the
+   * upstream sent: header values above 127 pass unchanged, as on Node's path.
+   */
   write(data: string | Buffer, more?: string | Buffer, last?: string): boolean {
     const socket = this.socket;
-    if (more === undefined) return socket.write(data);
+    if (more === undefined) return socket.write(data, 'latin1');
     socket.cork();
-    socket.write(data);
-    if (last === undefined) {
-      socket.write(more);
-    } else {
-      socket.write(more);
-      socket.write(last);
-    }
+    socket.write(data, 'latin1');
+    socket.write(more, 'latin1');
+    if (last !== undefined) socket.write(last, 'latin1');
     socket.uncork();
     return socket.writableLength < socket.writableHighWaterMark;
   }

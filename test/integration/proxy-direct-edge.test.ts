@@ -1,0 +1,128 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { RawClient } from '../support/raw-client.ts';
+import {
+  startTestEdge,
+  startUpstream,
+  waitUntil,
+  type TestEdge,
+  type TestUpstream,
+} from '../support/upstreams.ts';
+
+/**
+ * One keep-alive connection through the whole edge: proxied GETs take the direct path, and the
+ * first request it does not take moves the connection to Node's server without losing a byte.
+ */
+describe('direct path in the edge', () => {
+  let edge: TestEdge;
+  let upstream: TestUpstream;
+  let staticDir: string;
+
+  before(async () => {
+    staticDir = mkdtempSync(path.join(tmpdir(), 'edge-direct-'));
+    writeFileSync(path.join(staticDir, 'index.html'), '<p>front</p>');
+    upstream = await startUpstream((req, res, body) =>
+      res.end(`${req.method} ${req.url} ${body.toString()}`),
+    );
+    edge = await startTestEdge({
+      sites: [
+        {
+          name: 'prod',
+          hosts: ['app.example.test'],
+          http: 'serve',
+          routes: [
+            { path: '/api/', upstream: upstream.origin },
+            { path: '/', static: staticDir },
+          ],
+        },
+      ],
+    });
+  });
+
+  after(async () => {
+    await edge.stop();
+    await upstream.close();
+    rmSync(staticDir, { recursive: true, force: true });
+  });
+
+  for (const [listener, secure] of [
+    ['HTTPS', true],
+    ['plain HTTP', false],
+  ] as const) {
+    it(`serves proxied, static and upload requests on one ${listener} connection`, async () => {
+      const port = secure ? edge.httpsPort : edge.httpPort;
+      const client = secure
+        ? await RawClient.connectTls(port, undefined, 'app.example.test')
+        : await RawClient.connect(port);
+      const host = 'Host: app.example.test\r\n';
+
+      client.send(`GET /api/one HTTP/1.1\r\n${host}\r\n`);
+      const one = await client.response();
+      client.send(`GET /index.html HTTP/1.1\r\n${host}\r\n`);
+      const front = await client.response();
+      client.send(
+        `POST /api/form HTTP/1.1\r\n${host}Content-Length: 5\r\n\r\nhelloGET /api/two HTTP/1.1\r\n${host}\r\n`,
+      );
+      const posted = await client.response();
+      const two = await client.response();
+      client.close();
+
+      assert.equal(one.body, 'GET /api/one ');
+      assert.equal(front.body, '<p>front</p>');
+      assert.equal(posted.body, 'POST /api/form hello');
+      assert.equal(two.body, 'GET /api/two ');
+      const forwarded = upstream.requests.slice(-3);
+      assert.deepEqual(
+        forwarded.map((request) => request.headers['x-forwarded-proto']),
+        Array(3).fill(secure ? 'https' : 'http'),
+      );
+      assert.equal(
+        one.headers['strict-transport-security'],
+        secure ? 'max-age=31536000' : undefined,
+      );
+      assert.match(one.headers['x-request-id'] ?? '', /^[0-9a-f]{16}-\d+$/);
+
+      await waitUntil(() => accessLines(edge, '/api/two').length > 0);
+      assert.equal(accessLines(edge, '/api/one').at(-1)?.status, 200);
+      assert.equal(accessLines(edge, '/api/one').at(-1)?.route, '/api/');
+    });
+  }
+
+  it('gives the 404 page of an unknown path through Node, on the same connection', async () => {
+    const client = await RawClient.connectTls(edge.httpsPort, undefined, 'app.example.test');
+    client.send('GET /api/x HTTP/1.1\r\nHost: app.example.test\r\n\r\n');
+    await client.response();
+    client.send('GET /api/y HTTP/1.1\r\nHost: other.example.test\r\n\r\n');
+    const misdirected = await client.response();
+    client.close();
+
+    assert.equal(misdirected.status, 421);
+  });
+
+  it('closes idle direct connections when the edge stops', async () => {
+    const second = await startTestEdge({
+      sites: [
+        {
+          name: 'prod',
+          hosts: ['app.example.test'],
+          routes: [{ path: '/', upstream: upstream.origin }],
+        },
+      ],
+    });
+    const client = await RawClient.connectTls(second.httpsPort, undefined, 'app.example.test');
+    client.send('GET /api/x HTTP/1.1\r\nHost: app.example.test\r\n\r\n');
+    assert.equal((await client.response()).status, 200);
+
+    const started = Date.now();
+    await second.stop();
+    await client.closedByServer(2_000);
+    assert.ok(Date.now() - started < 2_000, 'the stop did not wait for the idle connection');
+  });
+});
+
+function accessLines(edge: TestEdge, url: string): Record<string, unknown>[] {
+  return edge.logs.filter((line) => line.msg === 'request' && line.path === url);
+}
