@@ -8,6 +8,7 @@ export const FAILURES = {
   badRequest: { status: 400, text: 'malformed request' },
   missingHost: { status: 400, text: 'missing or invalid Host header' },
   forbiddenNetwork: { status: 403, text: 'this site is not reachable from your network' },
+  httpsRequired: { status: 403, text: 'the deploy API is served over HTTPS only' },
   websocketDisabled: { status: 403, text: 'WebSocket upgrades are disabled on this route' },
   notFound: { status: 404, text: 'not found' },
   methodNotAllowed: { status: 405, text: 'method not allowed' },

@@ -7,6 +7,7 @@ import type { DirectRequestHead } from './direct/request-head.ts';
 import { sendFailure, type FailureKind } from './errors.ts';
 import { Exchange, type ExchangeLog } from './exchange.ts';
 import type { SiteHandler } from './handler.ts';
+import { edgeSubPath, normalisePath } from './path.ts';
 import { readRequest, readRequestParts, type SiteRequest } from './request.ts';
 import { refuseUpgrade } from './websocket.ts';
 
@@ -136,6 +137,9 @@ export class PlainHttpHandler {
     }
 
     if (request.site === undefined) return { kind: 'failure', failure: 'misdirected' };
+    // A signed deploy request sent in clear text could be replayed over HTTPS by anyone who read
+    // it, so it is refused here rather than redirected.
+    if (isDeployPath(request.path)) return { kind: 'failure', failure: 'httpsRequired' };
     const port = this.httpsPort();
     const suffix = port === DEFAULT_HTTPS_PORT ? '' : `:${port}`;
     return {
@@ -143,6 +147,13 @@ export class PlainHttpHandler {
       location: `https://${request.hostName}${suffix}${request.path}${request.query}`,
     };
   }
+}
+
+/** True for a path of the deploy API, in any spelling that normalises to it. */
+function isDeployPath(path: string): boolean {
+  const normalised = normalisePath(path);
+  const subPath = normalised === undefined ? undefined : edgeSubPath(normalised);
+  return subPath !== undefined && /^\/deploy(\/|$)/i.test(subPath);
 }
 
 /** True for a request of a site with `http: serve` that is not an ACME challenge. */

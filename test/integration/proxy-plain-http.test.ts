@@ -40,6 +40,22 @@ describe('proxy plain HTTP listener', () => {
     assert.equal(upstream.requests.length, 0);
   });
 
+  it('rejects a deploy request in clear text instead of redirecting it', async () => {
+    for (const path of ['/_edge/deploy', '/_EDGE/deploy/abc', '/x/../_edge/deploy?y=1']) {
+      const response = await httpRequest(edge.httpPort, {
+        path,
+        method: 'POST',
+        body: '{"service":"web"}',
+        headers: { 'x-edge-signature': 'sha256=00', 'x-edge-timestamp': '1' },
+      });
+      assert.equal(response.status, 403, path);
+      assert.equal(response.headers.location, undefined, path);
+      assert.match(response.body, /the deploy API is served over HTTPS only/);
+    }
+    const admin = await httpRequest(edge.httpPort, { path: '/_edge/' });
+    assert.equal(admin.status, 308, 'the admin page still redirects');
+  });
+
   it('redirects a client that claims X-Forwarded-Proto https instead of proxying it', async () => {
     const response = await httpRequest(edge.httpPort, {
       path: '/api/whoami',
