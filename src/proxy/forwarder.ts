@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Pool } from 'undici';
-import type { Dispatcher } from 'undici';
+import type { Dispatcher, Pool } from 'undici';
 import type { RouteConfig } from '../config/schema.ts';
 import { EdgeError } from '../errors.ts';
 import type { Target } from '../targets/registry.ts';
@@ -91,8 +90,24 @@ export function rawPoolOf(target: Target, route: RouteConfig): UpstreamPool {
   return pool;
 }
 
-/** Returns the target's undici pool, creating it with the route's limits on first use. */
-export function poolOf(target: Target, route: RouteConfig): Pool {
+type UndiciModule = typeof import('undici');
+let undici: UndiciModule | undefined;
+let undiciLoading: Promise<UndiciModule> | undefined;
+
+/**
+ * Loads undici on first use. Bodyless requests to http:// upstreams never need it, and it costs
+ * about 10 MB of memory, so an edge without uploads or https:// upstreams never loads it.
+ */
+function loadUndici(): Promise<UndiciModule> {
+  undiciLoading ??= import('undici').then((module) => (undici = module));
+  return undiciLoading;
+}
+
+/**
+ * Returns the target's undici pool, creating it with the route's limits on first use. undici must
+ * be loaded (see `loadUndici`).
+ */
+function poolOf(target: Target, route: RouteConfig): Pool {
   const pools = poolsOf(target);
   const existing = pools.undici;
   if (existing !== undefined && !existing.closed && !existing.destroyed) return existing;
@@ -101,7 +116,7 @@ export function poolOf(target: Target, route: RouteConfig): Pool {
   // (5 s in Node, uvicorn and Daphne) can close it under a request. undici also follows a
   // shorter `Keep-Alive: timeout=` hint, less a 1 s margin.
   const keepAliveMs = route.timeouts.upstreamKeepAliveMs;
-  const pool = new Pool(target.origin, {
+  const pool = new undici!.Pool(target.origin, {
     connections: route.maxConnections,
     pipelining: 1,
     keepAliveTimeout: keepAliveMs,
@@ -196,6 +211,13 @@ export class ProxyExchange extends Exchange implements Dispatcher.DispatchHandle
   }
 
   dispatch(): void {
+    if (undici === undefined) {
+      loadUndici().then(
+        () => this.dispatch(),
+        (error: Error) => this.onError(error),
+      );
+      return;
+    }
     poolOf(this.target, this.config).dispatch(this.options, this);
   }
 

@@ -10,10 +10,17 @@ import type { EdgeConfigInput } from '../../src/config/schema.ts';
 import { createSelfSignedCertificate } from '../../src/tls/self-signed.ts';
 
 /**
- * Packages that cost several MB each and that only ACME, Docker, a metrics scrape or the demo
- * need.
+ * Packages that cost several MB each and that only ACME, Docker, a metrics scrape, uploads and
+ * https:// upstreams, or the demo need.
  */
-const OPTIONAL_PACKAGES = ['@peculiar/x509', 'acme-client', 'dockerode', 'prom-client', 'ws'];
+const OPTIONAL_PACKAGES = [
+  '@peculiar/x509',
+  'acme-client',
+  'dockerode',
+  'prom-client',
+  'undici',
+  'ws',
+];
 const CHILD = path.resolve('test/support/startup-packages.ts');
 const CHILD_TIMEOUT_MS = 30_000;
 
@@ -92,7 +99,7 @@ function optionalIn(packages: Set<string> | undefined): string[] {
 }
 
 describe('start-up packages', () => {
-  it('loads no ACME, Docker, metrics or demo package for static sites', async () => {
+  it('loads no ACME, Docker, metrics, undici or demo package for static sites', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'edge-startup-'));
     const result = await runChild(dir, await baseConfig(dir));
 
