@@ -242,7 +242,11 @@ function classifyRequestHeader(name: string): number {
   }
 }
 
-function isDroppedResponseHeader(name: string, replaceHsts: boolean): boolean {
+/**
+ * True for a response header the edge does not pass to the client: hop-by-hop headers, the
+ * upstream's X-Request-Id, and its HSTS header when the edge sets its own.
+ */
+export function isDroppedResponseHeader(name: string, replaceHsts: boolean): boolean {
   switch (name.length) {
     case 7: {
       const lower = name.toLowerCase();

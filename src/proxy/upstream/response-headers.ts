@@ -1,3 +1,5 @@
+import { isDroppedResponseHeader } from '../headers.ts';
+
 /**
  * Turns an upstream header list (Latin-1 strings from the raw client) into the list for
  * `res.writeHead`, in place: drops hop-by-hop headers and the upstream's X-Request-Id, then adds
@@ -22,27 +24,4 @@ export function toClientHeaders(
   headers.push('x-request-id', reqId);
   if (hsts !== undefined) headers.push('strict-transport-security', hsts);
   return headers;
-}
-
-function isDroppedResponseHeader(name: string, replaceHsts: boolean): boolean {
-  switch (name.length) {
-    case 7: {
-      const lower = name.toLowerCase();
-      return lower === 'upgrade' || lower === 'trailer';
-    }
-    case 10: {
-      const lower = name.toLowerCase();
-      return lower === 'connection' || lower === 'keep-alive';
-    }
-    case 12:
-      return name.toLowerCase() === 'x-request-id';
-    case 16:
-      return name.toLowerCase() === 'proxy-connection';
-    case 17:
-      return name.toLowerCase() === 'transfer-encoding';
-    case 25:
-      return replaceHsts && name.toLowerCase() === 'strict-transport-security';
-    default:
-      return false;
-  }
 }
