@@ -222,12 +222,15 @@ function classifyRequestHeader(name: string): number {
     }
     case 12:
       return name.toLowerCase() === 'x-request-id' ? HOP : KEEP;
-    case 15:
-      return name.toLowerCase() === 'x-forwarded-for' ? XFF : KEEP;
+    case 15: {
+      const lower = name.toLowerCase();
+      if (lower === 'x-forwarded-for') return XFF;
+      return lower === 'x-forwarded-ssl' ? OTHER_FORWARDING : KEEP;
+    }
     case 16: {
       const lower = name.toLowerCase();
       if (lower === 'x-forwarded-host') return XFH;
-      if (lower === 'x-forwarded-port' || lower === 'x-forwarded-ssl') return OTHER_FORWARDING;
+      if (lower === 'x-forwarded-port') return OTHER_FORWARDING;
       return lower === 'proxy-connection' ? HOP : KEEP;
     }
     case 17: {

@@ -43,6 +43,12 @@ describe('upstreamRequestHeaders', () => {
       'evil.example.test',
       'Forwarded',
       'for=127.0.0.1',
+      'X-Forwarded-Ssl',
+      'on',
+      'X-Forwarded-Port',
+      '443',
+      'X-Forwarded-Scheme',
+      'https',
     ];
     const headers = upstreamRequestHeaders(raw, facts);
     assert.deepEqual(values(headers, 'x-forwarded-for'), ['203.0.113.7']);
@@ -50,6 +56,10 @@ describe('upstreamRequestHeaders', () => {
     assert.deepEqual(values(headers, 'x-forwarded-proto'), ['https']);
     assert.deepEqual(values(headers, 'x-forwarded-host'), ['app.example.test']);
     assert.deepEqual(values(headers, 'forwarded'), []);
+    // Rack and Rails take X-Forwarded-Ssl: on as HTTPS, so a client must not set it.
+    assert.deepEqual(values(headers, 'x-forwarded-ssl'), []);
+    assert.deepEqual(values(headers, 'x-forwarded-port'), []);
+    assert.deepEqual(values(headers, 'x-forwarded-scheme'), []);
     assert.deepEqual(values(headers, 'host'), ['app.example.test']);
   });
 
