@@ -216,6 +216,28 @@ describe('direct data path', () => {
     assert.equal(target.inflight, 0);
   });
 
+  it('cuts the connection and sends nothing more after an upstream fails mid-body', async () => {
+    upstreamHandler = (req, res) => {
+      if (req.url === '/direct/victim') {
+        res.end('victim');
+        return;
+      }
+      res.writeHead(200, { 'content-length': 100_000 });
+      res.write('x'.repeat(5_000), () => res.socket?.resetAndDestroy());
+    };
+    const seen: string[] = [];
+    upstream.on('request', (req: http.IncomingMessage) => seen.push(req.url!));
+    const client = await RawClient.connect(port);
+    client.send(
+      'GET /direct/reset HTTP/1.1\r\nHost: a\r\n\r\nDELETE /direct/victim HTTP/1.1\r\nHost: a\r\n\r\n',
+    );
+
+    await client.closedByServer(2_000);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(seen, ['/direct/reset'], 'the pipelined request was not forwarded');
+    assert.equal(stats.requests, 1);
+  });
+
   it('releases the target when the client leaves mid-response', async () => {
     let sent!: () => void;
     const started = new Promise<void>((resolve) => (sent = resolve));

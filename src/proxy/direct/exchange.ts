@@ -153,8 +153,9 @@ export class DirectExchange implements UpstreamRequest {
 
     if (this.headWritten) {
       this.client.log.logger.warn(fields, 'upstream failed mid-response');
-      this.finish(this.status);
+      // Cut first: the connection must not start a pipelined request behind a broken response.
       this.client.cut();
+      this.finish(this.status);
       return;
     }
     this.client.log.logger.warn(fields, 'upstream request failed');
