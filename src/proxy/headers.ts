@@ -173,15 +173,30 @@ export function clientResponseHeaders(
   reqId: string,
   hsts: string | undefined,
 ): string[] {
-  const out: string[] = [];
+  let out: string[] = [];
+  let connection: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toString('latin1');
-    if (isDroppedResponseHeader(name, hsts !== undefined)) continue;
+    if (isDroppedResponseHeader(name, hsts !== undefined)) {
+      if (isConnection(name)) connection = joinTokens(connection, raw[i + 1]!.toString('latin1'));
+      continue;
+    }
     out.push(name, raw[i + 1]!.toString('latin1'));
   }
+  if (connection !== undefined) out = withoutConnectionOptions(out, connection);
   out.push('x-request-id', reqId);
   if (hsts !== undefined) out.push('strict-transport-security', hsts);
   return out;
+}
+
+/** True for the Connection header's name, in any case. */
+export function isConnection(name: string): boolean {
+  return name.length === 10 && name.toLowerCase() === 'connection';
+}
+
+/** Adds the value of one more Connection line to the tokens read so far. */
+export function joinTokens(tokens: string | undefined, value: string): string {
+  return tokens === undefined ? value : `${tokens},${value}`;
 }
 
 const KEEP = 0;
@@ -275,8 +290,11 @@ export function isDroppedResponseHeader(name: string, replaceHsts: boolean): boo
 /** Connection tokens that are not header names to remove, or headers the edge must keep. */
 const PROTECTED_OPTIONS = new Set(['close', 'keep-alive', 'upgrade', 'host', 'content-length']);
 
-/** Removes the headers a client named in Connection, which are meant for the edge alone. */
-function withoutConnectionOptions(headers: string[], tokens: string): string[] {
+/**
+ * Removes the headers named in a Connection header, which are meant for the next hop alone
+ * (RFC 9110 section 7.6.1): a client's for the edge, an upstream's for the edge too.
+ */
+export function withoutConnectionOptions(headers: string[], tokens: string): string[] {
   const named = new Set<string>();
   for (const token of tokens.split(',')) {
     const lower = token.trim().toLowerCase();

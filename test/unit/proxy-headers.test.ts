@@ -9,6 +9,7 @@ import {
   type ForwardingFacts,
 } from '../../src/proxy/headers.ts';
 import { peerAddress, TrustedProxies } from '../../src/proxy/trusted.ts';
+import { toClientHeaders } from '../../src/proxy/upstream/response-headers.ts';
 
 const facts: ForwardingFacts = {
   peer: '203.0.113.7',
@@ -184,6 +185,26 @@ describe('clientResponseHeaders', () => {
       'strict-transport-security',
       'max-age=31536000',
     ]);
+  });
+
+  it('drops the headers an upstream names in Connection, on both clients', () => {
+    const upstream = [
+      'Connection',
+      'X-Secret, close',
+      'X-Secret',
+      's',
+      'Content-Length',
+      '2',
+      'connection',
+      'x-other',
+      'X-Other',
+      'o',
+    ];
+    const expected = ['Content-Length', '2', 'x-request-id', 'r'];
+    const fromUndici = upstream.map((text) => Buffer.from(text, 'latin1'));
+
+    assert.deepEqual(clientResponseHeaders(fromUndici, 'r', undefined), expected);
+    assert.deepEqual(toClientHeaders([...upstream], 'r', undefined), expected);
   });
 
   it('keeps bytes above 127 unchanged', () => {

@@ -1,4 +1,9 @@
-import { isDroppedResponseHeader } from '../headers.ts';
+import {
+  isConnection,
+  isDroppedResponseHeader,
+  joinTokens,
+  withoutConnectionOptions,
+} from '../headers.ts';
 
 /**
  * Turns an upstream header list (Latin-1 strings from the raw client) into the list for
@@ -13,15 +18,20 @@ export function toClientHeaders(
 ): string[] {
   const replaceHsts = hsts !== undefined;
   let keptLength = 0;
+  let connection: string | undefined;
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i]!;
-    if (isDroppedResponseHeader(name, replaceHsts)) continue;
+    if (isDroppedResponseHeader(name, replaceHsts)) {
+      if (isConnection(name)) connection = joinTokens(connection, headers[i + 1]!);
+      continue;
+    }
     headers[keptLength] = name;
     headers[keptLength + 1] = headers[i + 1]!;
     keptLength += 2;
   }
   headers.length = keptLength;
-  headers.push('x-request-id', reqId);
-  if (hsts !== undefined) headers.push('strict-transport-security', hsts);
-  return headers;
+  const kept = connection === undefined ? headers : withoutConnectionOptions(headers, connection);
+  kept.push('x-request-id', reqId);
+  if (hsts !== undefined) kept.push('strict-transport-security', hsts);
+  return kept;
 }
