@@ -254,7 +254,7 @@ export class ProxyExchange extends Exchange implements Dispatcher.DispatchHandle
     this.resumeUpstream = resume;
     if (this.finished) return false;
 
-    const headers = clientResponseHeaders(rawHeaders, this.reqId, this.hsts);
+    const headers = clientResponseHeaders(rawHeaders, this.reqId, this.hsts, statusCode);
     try {
       this.res.writeHead(statusCode, headers);
     } catch (error) {

@@ -172,12 +172,13 @@ export function clientResponseHeaders(
   raw: readonly Buffer[],
   reqId: string,
   hsts: string | undefined,
+  status = 200,
 ): string[] {
   let out: string[] = [];
   let connection: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toString('latin1');
-    if (isDroppedResponseHeader(name, hsts !== undefined)) {
+    if (isDroppedResponseHeader(name, hsts !== undefined, status)) {
       if (isConnection(name)) connection = joinTokens(connection, raw[i + 1]!.toString('latin1'));
       continue;
     }
@@ -199,6 +200,7 @@ export function joinTokens(tokens: string | undefined, value: string): string {
   return tokens === undefined ? value : `${tokens},${value}`;
 }
 
+const NO_CONTENT = 204;
 const KEEP = 0;
 const HOST = 1;
 const CONNECTION = 2;
@@ -262,10 +264,17 @@ function classifyRequestHeader(name: string): number {
 
 /**
  * True for a response header the edge does not pass to the client: hop-by-hop headers, the
- * upstream's X-Request-Id, and its HSTS header when the edge sets its own.
+ * upstream's X-Request-Id, its HSTS header when the edge sets its own, and Content-Length on a
+ * 204, which RFC 9110 section 8.6 forbids there.
  */
-export function isDroppedResponseHeader(name: string, replaceHsts: boolean): boolean {
+export function isDroppedResponseHeader(
+  name: string,
+  replaceHsts: boolean,
+  status: number,
+): boolean {
   switch (name.length) {
+    case 14:
+      return status === NO_CONTENT && name.toLowerCase() === 'content-length';
     case 7: {
       const lower = name.toLowerCase();
       return lower === 'upgrade' || lower === 'trailer';

@@ -207,6 +207,29 @@ describe('clientResponseHeaders', () => {
     assert.deepEqual(toClientHeaders([...upstream], 'r', undefined), expected);
   });
 
+  it('drops Content-Length from a 204 only', () => {
+    const upstream = ['Content-Length', '5', 'X-A', 'b'];
+    const fromUndici = upstream.map((text) => Buffer.from(text, 'latin1'));
+
+    assert.deepEqual(clientResponseHeaders(fromUndici, 'r', undefined, 204), [
+      'X-A',
+      'b',
+      'x-request-id',
+      'r',
+    ]);
+    assert.deepEqual(toClientHeaders([...upstream], 'r', undefined, 204), [
+      'X-A',
+      'b',
+      'x-request-id',
+      'r',
+    ]);
+    assert.deepEqual(toClientHeaders([...upstream], 'r', undefined, 304), [
+      ...upstream,
+      'x-request-id',
+      'r',
+    ]);
+  });
+
   it('keeps bytes above 127 unchanged', () => {
     const raw = [Buffer.from('X-Name'), Buffer.from([0x63, 0xe9])];
     const headers = clientResponseHeaders(raw, 'r', undefined);

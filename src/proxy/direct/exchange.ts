@@ -83,7 +83,7 @@ export class DirectExchange implements UpstreamRequest {
 
   onResponseHead(status: number, headers: string[]): boolean {
     this.status = status;
-    const clientHeaders = toClientHeaders(headers, this.routed.reqId, this.routed.hsts);
+    const clientHeaders = toClientHeaders(headers, this.routed.reqId, this.routed.hsts, status);
     let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
     let length = false;
     let date = false;

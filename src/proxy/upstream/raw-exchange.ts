@@ -53,7 +53,7 @@ export class RawProxyExchange extends Exchange implements UpstreamRequest {
 
   onResponseHead(status: number, headers: string[]): boolean {
     try {
-      this.res.writeHead(status, toClientHeaders(headers, this.reqId, this.hsts));
+      this.res.writeHead(status, toClientHeaders(headers, this.reqId, this.hsts, status));
     } catch (error) {
       // Node rejects header bytes it deems invalid (ERR_INVALID_CHAR), which makes the response invalid.
       this.connection?.abort();

@@ -15,13 +15,14 @@ export function toClientHeaders(
   headers: string[],
   reqId: string,
   hsts: string | undefined,
+  status = 200,
 ): string[] {
   const replaceHsts = hsts !== undefined;
   let keptLength = 0;
   let connection: string | undefined;
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i]!;
-    if (isDroppedResponseHeader(name, replaceHsts)) {
+    if (isDroppedResponseHeader(name, replaceHsts, status)) {
       if (isConnection(name)) connection = joinTokens(connection, headers[i + 1]!);
       continue;
     }
