@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ServerResponse, type IncomingMessage } from 'node:http';
 import { isIP, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
@@ -100,6 +100,10 @@ export class SiteHandler {
 
   /** Serves a WebSocket upgrade read by `readRequest`, from either listener. */
   serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, request: SiteRequest): void {
+    if (!isWebSocketUpgrade(req) && request.bodyLength === 0) {
+      this.serveIgnoringUpgrade(req, socket, request);
+      return;
+    }
     socket.on('error', ignoreSocketError);
     const failure = this.check(request, socket);
     if (failure !== undefined || request.site === undefined) {
@@ -111,10 +115,9 @@ export class SiteHandler {
       edgeSubPath(request.normalised) === undefined
         ? this.router.match(request.site, request.normalised)
         : undefined;
-    const upgrade = req.headers.upgrade;
     if (route === undefined || route.slot === undefined) {
       this.refuse(req, socket, request, 'notFound');
-    } else if (typeof upgrade !== 'string' || upgrade.toLowerCase() !== 'websocket') {
+    } else if (!isWebSocketUpgrade(req)) {
       this.refuse(req, socket, request, 'badRequest');
     } else if (!route.config.websocket) {
       this.refuse(req, socket, request, 'websocketDisabled');
@@ -183,6 +186,23 @@ export class SiteHandler {
       host: request.host,
       hsts: request.secure ? this.hsts.get(route.site) : undefined,
     };
+  }
+
+  /**
+   * Serves a request whose Upgrade names another protocol than WebSocket, such as curl's `h2c`,
+   * as a plain request, the way nginx ignores an upgrade it does not offer. Node hands such a
+   * request over as an upgrade, with the socket detached from its parser, so the response goes
+   * out on that socket and closes it.
+   */
+  private serveIgnoringUpgrade(req: IncomingMessage, socket: Duplex, request: SiteRequest): void {
+    const res = new ServerResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket as Socket);
+    res.once('finish', () => {
+      res.detachSocket(socket as Socket);
+      socket.end();
+    });
+    this.serve(req, res, request, false);
   }
 
   /** Sends a close frame with `code` on every open WebSocket. */
@@ -383,3 +403,8 @@ export class SiteHandler {
 }
 
 function ignoreSocketError(): void {}
+
+function isWebSocketUpgrade(req: IncomingMessage): boolean {
+  const upgrade = req.headers.upgrade;
+  return typeof upgrade === 'string' && upgrade.toLowerCase() === 'websocket';
+}

@@ -158,6 +158,25 @@ describe('proxy plain HTTP for sites with http serve', () => {
     assert.equal(echo.handshakes.at(-1)!['x-forwarded-proto'], 'http');
   });
 
+  it('serves a request that asks to upgrade to h2c as a plain request, on both ports', async () => {
+    // curl --http2 on an http:// URL sends this head.
+    const head =
+      'GET /h2c HTTP/1.1\r\nHost: app.example.test\r\nConnection: Upgrade, HTTP2-Settings\r\n' +
+      'Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n';
+    const plain = await rawExchange(edge.httpPort, head);
+    const secure = await rawExchange(edge.httpsPort, head, {
+      tls: { servername: 'app.example.test' },
+    });
+
+    for (const raw of [plain, secure]) {
+      assert.equal(statusOf(raw), 200, raw);
+      assert.match(raw, /served \/h2c$/);
+    }
+    const forwarded = upstream.requests.filter((request) => request.url === '/h2c');
+    assert.equal(forwarded.length, 2);
+    assert.equal(forwarded[0]!.headers.upgrade, undefined, 'the upgrade is not passed on');
+  });
+
   it('still redirects a WebSocket handshake of a redirected site', async () => {
     const raw = await rawExchange(
       edge.httpPort,
