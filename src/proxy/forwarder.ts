@@ -330,7 +330,7 @@ export class ProxyExchange extends Exchange implements Dispatcher.DispatchHandle
 
   private fail(error: Error): void {
     const kind = error === BODY_TOO_LARGE ? 'tooLarge' : upstreamFailure(error);
-    failExchange(this, error, kind, kind === 'tooLarge');
+    failExchange(this, error, kind, kind === 'tooLarge', this.hsts);
   }
 
   private clearHeadTimer(): void {

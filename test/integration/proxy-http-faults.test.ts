@@ -343,6 +343,20 @@ describe('proxy upstream and request errors', () => {
     assert.equal(edge.logs.filter((entry) => entry.msg === 'upstream request failed').length, 1);
   });
 
+  it('sends HSTS with the 502 page of every upstream client', async () => {
+    const bodyless = await httpsRequest(edge.httpsPort, { path: '/refused' });
+    const upload = await httpsRequest(edge.httpsPort, {
+      method: 'POST',
+      path: '/refused',
+      body: 'data',
+    });
+
+    for (const response of [bodyless, upload]) {
+      assert.equal(response.status, 502);
+      assert.equal(response.headers['strict-transport-security'], 'max-age=31536000');
+    }
+  });
+
   it('answers 413 for a declared body over the route limit without contacting the upstream', async () => {
     const before = upstream.requests.length;
     const response = await httpsRequest(edge.httpsPort, {

@@ -58,7 +58,7 @@ export class RawProxyExchange extends Exchange implements UpstreamRequest {
       // Node rejects header bytes it deems invalid (ERR_INVALID_CHAR), which makes the response invalid.
       this.connection?.abort();
       this.releaseTarget();
-      failExchange(this, error as Error, 'badGateway', false);
+      failExchange(this, error as Error, 'badGateway', false, this.hsts);
       return false;
     }
     return true;
@@ -91,7 +91,7 @@ export class RawProxyExchange extends Exchange implements UpstreamRequest {
       return;
     }
     this.releaseTarget();
-    failExchange(this, error, upstreamFailure(error), false);
+    failExchange(this, error, upstreamFailure(error), false, this.hsts);
   }
 
   override clientGone(): void {
