@@ -131,7 +131,7 @@ function isLoopbackHost(hostname: string): boolean {
   return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
 }
 
-/** Reads the --ca file and checks that it holds at least one PEM certificate. */
+/** Reads the --ca file and checks that it contains at least one PEM certificate. */
 function readCaFile(file: string): Buffer {
   let content: Buffer;
   try {
@@ -140,7 +140,7 @@ function readCaFile(file: string): Buffer {
     throw new Error(`--ca ${file} cannot be read: ${errorMessage(error)}`);
   }
   if (!content.includes('-----BEGIN CERTIFICATE-----'))
-    throw new Error(`--ca ${file} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+    throw new Error(`--ca ${file} contains no PEM certificate (-----BEGIN CERTIFICATE-----)`);
   return content;
 }
 

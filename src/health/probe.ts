@@ -16,7 +16,7 @@ export interface ProbeOptions {
   timeoutMs: number;
   /**
    * Counts 426 Upgrade Required as healthy: a WebSocket-only server (a Daphne or `ws` process
-   * behind a WebSocket route) answers a plain GET with it, and the answer shows it is up.
+   * behind a WebSocket route) returns it for a plain GET, which shows that it is up.
    */
   upgradeRequiredIsHealthy?: boolean;
   /** Aborts the probe, for shutdown. */

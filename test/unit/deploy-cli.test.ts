@@ -157,7 +157,7 @@ describe('deploy cli', () => {
 
       const wrong = await runCli([...args, '--ca', notPem], { EDGE_DEPLOY_SECRET: secret });
       assert.equal(wrong.code, 2);
-      assert.match(wrong.stderr, /--ca .*hostname holds no PEM certificate/);
+      assert.match(wrong.stderr, /--ca .*hostname contains no PEM certificate/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
