@@ -11,7 +11,7 @@ import { dispatchEdgeApi } from './edge-dispatch.ts';
 import { FAILURES, failurePage, sendFailure, type FailureKind } from './errors.ts';
 import { Exchange, type ExchangeLog } from './exchange.ts';
 import { forward, rawPoolOf } from './forwarder.ts';
-import { upstreamRequestHeaders } from './headers.ts';
+import { requestIdOf, upstreamRequestHeaders } from './headers.ts';
 import { HostTable } from './host.ts';
 import { edgeSubPath, encodePath, matchesPrefix, normalisePath } from './path.ts';
 import { readRequest, readRequestParts, type SiteRequest } from './request.ts';
@@ -153,6 +153,7 @@ export class SiteHandler {
       socket.remoteAddress,
       this.hosts,
       true,
+      false,
     );
     return this.routeDirect(head, socket, request);
   }
@@ -160,7 +161,8 @@ export class SiteHandler {
   /**
    * Routes a request for the direct path, which forwards it as it is: a request that passes every
    * check of `serve` and goes to a proxied route with a running http:// target. Anything else
-   * returns undefined, and Node's server then handles the request through `serve`.
+   * returns undefined, and Node's server then handles the request through `serve`. The request
+   * is read without an id, and gets one only when the direct path takes it.
    */
   routeDirect(
     head: DirectRequestHead,
@@ -175,6 +177,7 @@ export class SiteHandler {
       return undefined;
     }
 
+    request.reqId = requestIdOf(request);
     const headers = this.forwardingHeaders(head.rawHeaders, request, false);
     return {
       route,

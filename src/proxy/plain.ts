@@ -89,6 +89,7 @@ export class PlainHttpHandler {
       socket.remoteAddress,
       this.sites.hosts,
       false,
+      false,
     );
     return served(request) ? this.sites.routeDirect(head, socket, request) : undefined;
   }

@@ -41,13 +41,18 @@ export function readRequest(req: IncomingMessage, hosts: HostTable, secure: bool
   return readRequestParts(req.url ?? '', req.rawHeaders, req.socket.remoteAddress, hosts, secure);
 }
 
-/** `readRequest` for a head read without Node's parser: target, raw headers and peer address. */
+/**
+ * `readRequest` for a head read without Node's parser: target, raw headers and peer address.
+ * Without `assignId` the request id stays empty, for a caller that may still give the request to
+ * Node's server, which reads it again; ids then count requests the edge handled.
+ */
 export function readRequestParts(
   url: string,
   rawHeaders: readonly string[],
   remoteAddress: string | undefined,
   hosts: HostTable,
   secure: boolean,
+  assignId = true,
 ): SiteRequest {
   const request: SiteRequest = {
     hostHeader: undefined,
@@ -67,7 +72,7 @@ export function readRequestParts(
     failure: undefined,
   };
   scanRequestHead(rawHeaders, request);
-  request.reqId = requestIdOf(request);
+  if (assignId) request.reqId = requestIdOf(request);
 
   let authority: string | undefined;
   if (url.charCodeAt(0) === 47 /* / */) {

@@ -84,6 +84,10 @@ describe('direct path in the edge', () => {
         secure ? 'max-age=31536000' : undefined,
       );
       assert.match(one.headers['x-request-id'] ?? '', /^[0-9a-f]{16}-\d+$/);
+      // The static request was read by the direct path first, then by Node's server: one id.
+      const counter = (response: { headers: Record<string, string> }) =>
+        Number(response.headers['x-request-id']!.split('-')[1]);
+      assert.equal(counter(front), counter(one) + 1, 'no id is spent on a handed-off request');
 
       await waitUntil(() => accessLines(edge, '/api/two').length > 0);
       assert.equal(accessLines(edge, '/api/one').at(-1)?.status, 200);
