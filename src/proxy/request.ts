@@ -42,9 +42,9 @@ export function readRequest(req: IncomingMessage, hosts: HostTable, secure: bool
 }
 
 /**
- * `readRequest` for a head read without Node's parser: target, raw headers and peer address.
- * Without `assignId` the request id stays empty, for a caller that may still give the request to
- * Node's server, which reads it again; ids then count requests the edge handled.
+ * Reads a request like `readRequest`, from a head read without Node's parser. Without `assignId`
+ * the request id stays empty: the caller may still give the request to Node's server, which
+ * reads it again, and each request gets one id only.
  */
 export function readRequestParts(
   url: string,

@@ -95,7 +95,7 @@ describe('direct path in the edge', () => {
     });
   }
 
-  it('gives the 404 page of an unknown path through Node, on the same connection', async () => {
+  it('hands an unknown host to Node on the same connection', async () => {
     const client = await RawClient.connectTls(edge.httpsPort, undefined, 'app.example.test');
     client.send('GET /api/x HTTP/1.1\r\nHost: app.example.test\r\n\r\n');
     await client.response();

@@ -17,7 +17,7 @@ import { Target } from '../../src/targets/registry.ts';
 
 /**
  * The direct path in front of a plain Node server: requests under /direct go to the upstream
- * through it, everything else is answered by the server's own `request` listener.
+ * through it, everything else goes to the server's own `request` listener.
  */
 describe('direct data path', () => {
   let upstream: http.Server;

@@ -158,7 +158,7 @@ describe('proxy plain HTTP for sites with http serve', () => {
     assert.equal(echo.handshakes.at(-1)!['x-forwarded-proto'], 'http');
   });
 
-  it('serves a request that asks to upgrade to h2c as a plain request, on both ports', async () => {
+  it('serves h2c upgrade requests as plain requests', async () => {
     // curl --http2 on an http:// URL sends this head.
     const head =
       'GET /h2c HTTP/1.1\r\nHost: app.example.test\r\nConnection: Upgrade, HTTP2-Settings\r\n' +
