@@ -48,6 +48,9 @@ export function upstreamRequestHeaders(raw: readonly string[], facts: Forwarding
 
     // Host lines are skipped: the list starts with facts.host.
     if (drop === KEEP) {
+      // Django, Rack and PHP read `_` and `-` in header names as the same character, so
+      // `X_Forwarded_Proto` would pass for the edge's own header. nginx drops such names too.
+      if (name.includes('_')) continue;
       out.push(name, value);
     } else if (drop === CONNECTION) {
       connectionTokens = connectionTokens === undefined ? value : `${connectionTokens},${value}`;

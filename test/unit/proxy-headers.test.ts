@@ -50,6 +50,10 @@ describe('upstreamRequestHeaders', () => {
       '443',
       'X-Forwarded-Scheme',
       'https',
+      'X_Forwarded_Proto',
+      'https',
+      'x_forwarded_for',
+      '10.0.0.9',
     ];
     const headers = upstreamRequestHeaders(raw, facts);
     assert.deepEqual(values(headers, 'x-forwarded-for'), ['203.0.113.7']);
@@ -61,6 +65,9 @@ describe('upstreamRequestHeaders', () => {
     assert.deepEqual(values(headers, 'x-forwarded-ssl'), []);
     assert.deepEqual(values(headers, 'x-forwarded-port'), []);
     assert.deepEqual(values(headers, 'x-forwarded-scheme'), []);
+    // Django reads X_Forwarded_Proto as X-Forwarded-Proto.
+    assert.deepEqual(values(headers, 'x_forwarded_proto'), []);
+    assert.deepEqual(values(headers, 'x_forwarded_for'), []);
     assert.deepEqual(values(headers, 'host'), ['app.example.test']);
   });
 
