@@ -138,8 +138,8 @@ export class PlainHttpHandler {
     }
 
     if (request.site === undefined) return { kind: 'failure', failure: 'misdirected' };
-    // A signed deploy request sent in clear text could be replayed over HTTPS by anyone who read
-    // it, so it is refused here rather than redirected.
+    // A signed deploy API request sent in clear text could be replayed over HTTPS by anyone who
+    // read it, so it is rejected here rather than redirected.
     if (isDeployPath(request.path)) return { kind: 'failure', failure: 'httpsRequired' };
     const port = this.httpsPort();
     const suffix = port === DEFAULT_HTTPS_PORT ? '' : `:${port}`;
@@ -150,11 +150,11 @@ export class PlainHttpHandler {
   }
 }
 
-/** True for a path of the deploy API, in any spelling that normalises to it. */
+/** True for a path of the signed deploy API, in any spelling that normalises to it. */
 function isDeployPath(path: string): boolean {
   const normalised = normalisePath(path);
   const subPath = normalised === undefined ? undefined : edgeSubPath(normalised);
-  return subPath !== undefined && /^\/deploy(\/|$)/i.test(subPath);
+  return subPath !== undefined && /^\/(deploy|deploys|rollback)(\/|$)/i.test(subPath);
 }
 
 /** True for a request of a site with `http: serve` that is not an ACME challenge. */

@@ -41,7 +41,14 @@ describe('proxy plain HTTP listener', () => {
   });
 
   it('rejects a deploy request in clear text instead of redirecting it', async () => {
-    for (const path of ['/_edge/deploy', '/_EDGE/deploy/abc', '/x/../_edge/deploy?y=1']) {
+    const paths = [
+      '/_edge/deploy',
+      '/_EDGE/deploy/abc',
+      '/x/../_edge/deploy?y=1',
+      '/_edge/rollback',
+      '/_edge/deploys',
+    ];
+    for (const path of paths) {
       const response = await httpRequest(edge.httpPort, {
         path,
         method: 'POST',
