@@ -151,12 +151,16 @@ const UNTRUSTED_CERTIFICATE_CODES = new Set([
   'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
   'CERT_HAS_EXPIRED',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
 
 /** Adds what to do to a TLS trust failure, which Node reports as a bare phrase. */
 function explainRequestError(error: Error): Error {
   const code = (error as NodeJS.ErrnoException).code ?? '';
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    return new Error(
+      `${error.message} (${code}): use a host name the edge's certificate names in --url`,
+    );
+  }
   if (!UNTRUSTED_CERTIFICATE_CODES.has(code)) return error;
   return new Error(
     `${error.message} (${code}): the edge's certificate is not trusted; pass the CA that ` +

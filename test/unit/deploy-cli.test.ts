@@ -163,6 +163,40 @@ describe('deploy cli', () => {
     }
   });
 
+  it('says which host name to use when the certificate names another', async () => {
+    const pem = await createSelfSignedCertificate(['localhost']);
+    const server = https.createServer({ cert: pem.cert, key: pem.key }, (_req, res) => res.end());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const dir = mkdtempSync(path.join(tmpdir(), 'edge-cli-ca-'));
+    const caFile = path.join(dir, 'ca.pem');
+    writeFileSync(caFile, pem.cert);
+    try {
+      const result = await runCli(
+        [
+          '--url',
+          `https://127.0.0.1:${port}`,
+          '--service',
+          'web',
+          '--image',
+          'x:1',
+          '--ca',
+          caFile,
+        ],
+        { EDGE_DEPLOY_SECRET: secret },
+      );
+
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /ERR_TLS_CERT_ALTNAME_INVALID/);
+      assert.match(result.stderr, /use a host name the edge's certificate names in --url/);
+      assert.doesNotMatch(result.stderr, /pass the CA/);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('says to pass --ca when the edge certificate is not trusted', async () => {
     const pem = await createSelfSignedCertificate(['localhost']);
     const server = https.createServer({ cert: pem.cert, key: pem.key }, (_req, res) => res.end());
