@@ -62,8 +62,28 @@ describe('proxy graceful close', () => {
       const response = await pending;
       assert.equal(response.status, 200);
       assert.equal(response.body, 'finished');
+      assert.equal(response.headers.connection, 'close', 'a response during shutdown closes');
       assert.equal(await code, 1001);
       assert.equal(edge.servers.https.listening, false);
+    } finally {
+      await upstream.close();
+    }
+  });
+
+  it('closes the connection of an upload answered during shutdown', async () => {
+    const upstream = await startSlowUpstream(300);
+    const edge = await startTestEdge(oneSite(upstream.origin));
+    try {
+      const pending = httpsRequest(edge.httpsPort, { path: '/slow', method: 'POST', body: 'x' });
+      await waitUntil(
+        () => [...edge.context.targets.entries()].some((slot) => (slot.current?.inflight ?? 0) > 0),
+        2_000,
+      );
+
+      await edge.servers.close(5_000);
+      const response = await pending;
+      assert.equal(response.status, 200);
+      assert.equal(response.headers.connection, 'close');
     } finally {
       await upstream.close();
     }
