@@ -17,6 +17,8 @@ import {
 import { pullFailed, readPullStream } from './pull.ts';
 
 const EVENT_TYPES = ['container', 'network'];
+/** Longest wait for the log of a stopped container to end; what arrived by then is used. */
+const LOG_FOLLOW_TIMEOUT_MS = 2_000;
 
 /** DockerEngine over the Engine API on a unix socket, through dockerode. */
 export class DockerodeEngine implements DockerEngine {
@@ -112,12 +114,16 @@ export class DockerodeEngine implements DockerEngine {
   async containerLogs(id: string, lines: number): Promise<string> {
     const container = this.docker.getContainer(id);
     const info = await container.inspect();
-    const raw = (await container.logs({
-      stdout: true,
-      stderr: true,
-      tail: lines,
-      follow: false,
-    })) as Buffer;
+    const options = { stdout: true, stderr: true, tail: lines } as const;
+    // Docker copies a container's output to its log asynchronously, so right after the container
+    // exits a plain read can miss the last lines. Following the log of a stopped container ends
+    // once everything is written.
+    const raw = info.State.Running
+      ? ((await container.logs({ ...options, follow: false })) as Buffer)
+      : await readAll(
+          (await container.logs({ ...options, follow: true })) as NodeJS.ReadableStream,
+          LOG_FOLLOW_TIMEOUT_MS,
+        );
     return info.Config.Tty ? raw.toString('utf8') : demultiplex(raw);
   }
 
@@ -182,6 +188,22 @@ async function orUndefined<T>(request: Promise<T>): Promise<T | undefined> {
  * Splits the Engine's multiplexed log stream (used when the container has no TTY): each frame
  * is an 8-byte header holding the stream type and the payload length, then the payload.
  */
+/** Reads a stream to its end, or for at most `timeoutMs`. */
+function readAll(stream: NodeJS.ReadableStream, timeoutMs: number): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    const done = () => {
+      clearTimeout(timer);
+      (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+      resolve(Buffer.concat(chunks));
+    };
+    const timer = setTimeout(done, timeoutMs);
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.on('end', done);
+    stream.on('error', done);
+  });
+}
+
 export function demultiplex(raw: Buffer): string {
   const parts: Buffer[] = [];
   let offset = 0;
