@@ -1,5 +1,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
+import { writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
@@ -240,7 +241,14 @@ function startChild(
   child.stdout?.on('data', append);
   child.stderr?.on('data', append);
   child.on('error', (error) => (output += `\nspawn ${command}: ${error.message}`));
-  child.once('exit', () => void writeFile(logFile, output).catch(() => {}));
+  // Written synchronously, so the file exists before anyone awaiting the exit removes the folder.
+  child.once('exit', () => {
+    try {
+      writeFileSync(logFile, output);
+    } catch {
+      // The folder is already gone: the log is only for reading after a failed run.
+    }
+  });
   return { child, output: () => output };
 }
 
