@@ -2,8 +2,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log.ts';
+import type { Target } from '../targets/registry.ts';
 import { AccessLog } from './access-log.ts';
 import { CLIENT_CLOSED_STATUS } from './errors.ts';
+import type { ForwardRequest } from './forwarder.ts';
 import type { CompiledRoute } from './router.ts';
 
 /** Shared by every exchange of one edge: where access lines go and how many requests are open. */
@@ -143,6 +145,41 @@ export class Exchange {
       upstream: this.upstream,
       client: this.client,
     });
+  }
+}
+
+/**
+ * An exchange forwarded to a target: it counts as in flight on the target from its creation
+ * until `releaseTarget`, which a deploy's drain waits for. Both upstream clients extend it.
+ */
+export class ForwardedExchange extends Exchange {
+  protected readonly target: Target;
+  /** Strict-Transport-Security value sent with the response, if the site sends HSTS. */
+  protected readonly hsts: string | undefined;
+  private released = false;
+
+  constructor(
+    req: IncomingMessage,
+    res: ServerResponse,
+    log: ExchangeLog,
+    reqId: string,
+    client: string,
+    request: ForwardRequest,
+  ) {
+    super(req, res, log, reqId, client, request.host);
+    this.route = request.route;
+    this.site = request.route.site.name;
+    this.target = request.target;
+    this.upstream = request.target.origin;
+    this.hsts = request.hsts;
+    request.target.acquire();
+  }
+
+  /** Ends the exchange's count on the target, once. */
+  protected releaseTarget(): void {
+    if (this.released) return;
+    this.released = true;
+    this.target.release();
   }
 }
 

@@ -4,7 +4,7 @@ import type { RouteConfig } from '../config/schema.ts';
 import { EdgeError } from '../errors.ts';
 import type { Target } from '../targets/registry.ts';
 import { isStaleSocketError, upstreamFailure } from './errors.ts';
-import { Exchange, exchangeOf, type ExchangeLog } from './exchange.ts';
+import { Exchange, exchangeOf, ForwardedExchange, type ExchangeLog } from './exchange.ts';
 import { clientResponseHeaders } from './headers.ts';
 import type { CompiledRoute } from './router.ts';
 import { UPSTREAM_TIMEOUT } from './upstream/connection.ts';
@@ -165,18 +165,15 @@ const BODY_TOO_LARGE = new EdgeError(
 );
 
 /** A proxied request over undici; also the undici dispatch handler for it. */
-export class ProxyExchange extends Exchange implements Dispatcher.DispatchHandler {
-  private readonly target: Target;
+export class ProxyExchange extends ForwardedExchange implements Dispatcher.DispatchHandler {
   private readonly config: RouteConfig;
   private readonly options: Dispatcher.DispatchOptions;
-  private readonly hsts: string | undefined;
   private readonly countBody: boolean;
   private abortUpstream: ((error?: Error) => void) | null = null;
   private resumeUpstream: (() => void) | null = null;
   private responseStarted = false;
   private waitingForDrain = false;
   private retried = false;
-  private released = false;
   private headTimer: NodeJS.Timeout | null = null;
   private bodyBytes = 0;
   private failure: Error | null = null;
@@ -189,13 +186,8 @@ export class ProxyExchange extends Exchange implements Dispatcher.DispatchHandle
     client: string,
     request: ForwardRequest,
   ) {
-    super(req, res, log, reqId, client, request.host);
-    this.route = request.route;
-    this.site = request.route.site.name;
-    this.target = request.target;
+    super(req, res, log, reqId, client, request);
     this.config = request.route.config;
-    this.upstream = request.target.origin;
-    this.hsts = request.hsts;
     this.countBody = request.bodyLength === -1 && this.config.maxBodyBytes > 0;
     const hasBody = request.bodyLength !== 0;
     this.options = {
@@ -338,12 +330,6 @@ export class ProxyExchange extends Exchange implements Dispatcher.DispatchHandle
       clearTimeout(this.headTimer);
       this.headTimer = null;
     }
-  }
-
-  private releaseTarget(): void {
-    if (this.released) return;
-    this.released = true;
-    this.target.release();
   }
 }
 

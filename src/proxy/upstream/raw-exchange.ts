@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Target } from '../../targets/registry.ts';
 import { upstreamFailure } from '../errors.ts';
-import { Exchange, exchangeOf, type ExchangeLog } from '../exchange.ts';
+import { exchangeOf, ForwardedExchange, type ExchangeLog } from '../exchange.ts';
 import type { ForwardRequest } from '../forwarder.ts';
 import type { UpstreamConnection, UpstreamRequest } from './connection.ts';
 import { failExchange } from './failure.ts';
@@ -13,16 +12,13 @@ import { toClientHeaders } from './response-headers.ts';
 export const RETRYABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 /** A proxied request without a body, sent over the raw client, and the handler of its response. */
-export class RawProxyExchange extends Exchange implements UpstreamRequest {
+export class RawProxyExchange extends ForwardedExchange implements UpstreamRequest {
   readonly method: string;
   readonly requestHead: string;
   readonly responseMs: number;
   connection: UpstreamConnection | null = null;
-  private readonly target: Target;
   private readonly pool: UpstreamPool;
-  private readonly hsts: string | undefined;
   private retried = false;
-  private released = false;
   private waitingForDrain = false;
 
   constructor(
@@ -34,17 +30,11 @@ export class RawProxyExchange extends Exchange implements UpstreamRequest {
     request: ForwardRequest,
     pool: UpstreamPool,
   ) {
-    super(req, res, log, reqId, client, request.host);
-    this.route = request.route;
-    this.site = request.route.site.name;
-    this.target = request.target;
-    this.upstream = request.target.origin;
-    this.hsts = request.hsts;
+    super(req, res, log, reqId, client, request);
     this.pool = pool;
     this.method = req.method!;
     this.requestHead = requestHead(this.method, request.path, request.headers);
     this.responseMs = request.route.config.timeouts.upstreamMs;
-    request.target.acquire();
   }
 
   dispatch(): void {
@@ -105,12 +95,6 @@ export class RawProxyExchange extends Exchange implements UpstreamRequest {
     this.waitingForDrain = false;
     this.res.off('drain', onClientDrain);
     this.connection?.resume();
-  }
-
-  private releaseTarget(): void {
-    if (this.released) return;
-    this.released = true;
-    this.target.release();
   }
 }
 
