@@ -184,9 +184,9 @@ const siteSchema = z
     /** Send Strict-Transport-Security. Defaults to on for a site named prod or production. */
     hsts: z.boolean().optional(),
     /**
-     * What the plain HTTP listener does with this site's requests other than ACME challenges:
-     * `redirect` them to HTTPS with 308, or `serve` them like HTTPS requests (for a site behind a
-     * proxy that terminates TLS, or an internal host).
+     * Handling of this site's plain HTTP requests other than ACME challenges: `redirect` them to
+     * HTTPS with 308, or `serve` them like HTTPS requests (for a site behind a proxy that
+     * terminates TLS, or an internal host).
      */
     http: z.enum(SITE_HTTP_MODES).default('redirect'),
     healthCheck: healthCheckSchema.default({}),

@@ -53,7 +53,8 @@ export async function waitUntilHealthy(
           }
         : await probe(options, address, info, deadline);
     if (result.healthy) return { address: address!, message: result.message };
-    // A probe cut short by the deadline tells less than an earlier result such as "HTTP 301".
+    // A probe cut short by the deadline carries less information than an earlier result such as
+    // "HTTP 301", so it does not replace one.
     const keepEarlier = result.cutShort === true && lastResult !== NO_PROBE_YET;
     if (!keepEarlier) {
       if (result.message !== lastResult) options.onProgress?.(result.message);

@@ -17,7 +17,7 @@ import {
 import { pullFailed, readPullStream } from './pull.ts';
 
 const EVENT_TYPES = ['container', 'network'];
-/** Longest wait for the log of a stopped container to end; what arrived by then is used. */
+/** Maximum wait for the log of a stopped container to end. The lines read by then are used. */
 const LOG_FOLLOW_TIMEOUT_MS = 2_000;
 
 /** DockerEngine over the Engine API on a unix socket, through dockerode. */

@@ -7,7 +7,7 @@ import { parseRequestTarget } from './path.ts';
 import { peerAddress } from './trusted.ts';
 
 /**
- * What both listeners read from a request before they choose how to respond: its head facts,
+ * A request as both listeners read it before they choose how to respond: its head facts,
  * target, host and site. It is the only object the edge allocates to route a request, and the
  * site handler completes it with its own checks.
  */

@@ -15,7 +15,7 @@ import {
   type TestUpstream,
 } from '../support/upstreams.ts';
 
-/** An HTTP server with a ws echo on every path; records each handshake's headers. */
+/** Starts an HTTP server with a ws echo on every path that records each handshake's headers. */
 async function startEcho(): Promise<TestUpstream & { handshakes: http.IncomingHttpHeaders[] }> {
   const handshakes: http.IncomingHttpHeaders[] = [];
   const server = http.createServer((_req, res) => res.end('not a websocket'));

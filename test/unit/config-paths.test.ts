@@ -33,7 +33,7 @@ function pathsOf(config: EdgeConfig): Record<string, string | undefined> {
   };
 }
 
-/** The paths of RELATIVE resolved against `dir`. */
+/** Returns the paths of RELATIVE resolved against `dir`. */
 function expectedPaths(dir: string): Record<string, string> {
   return {
     certsDir: path.join(dir, 'data/certs'),

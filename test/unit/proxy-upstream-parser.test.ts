@@ -40,7 +40,7 @@ function parse(method: string, chunks: Buffer[], eof = false): Outcome {
   return { head, body, done: parser.done, trailingBytes: parser.trailingBytes };
 }
 
-/** Every way to split `text` in two, plus one byte per read. */
+/** Returns every way to split `text` in two, plus one byte per read. */
 function splits(text: string): Buffer[][] {
   const bytes = Buffer.from(text, 'latin1');
   const out: Buffer[][] = [[bytes]];

@@ -4,7 +4,7 @@ import type { Exchange } from '../exchange.ts';
 /**
  * Ends an exchange whose upstream failed: the page of `kind` when the response has not started,
  * else a cut connection, because a started response has no other way to signal the failure.
- * `close` sends `Connection: close`, for responses sent before the request body was read; `hsts`
+ * `close` sends `Connection: close`, for responses sent before the request body was read. `hsts`
  * is the site's Strict-Transport-Security value, sent with the page as with any response.
  */
 export function failExchange(

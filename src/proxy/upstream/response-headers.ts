@@ -31,8 +31,9 @@ export function toClientHeaders(
     keptLength += 2;
   }
   headers.length = keptLength;
-  const kept = connection === undefined ? headers : withoutConnectionOptions(headers, connection);
-  kept.push('x-request-id', reqId);
-  if (hsts !== undefined) kept.push('strict-transport-security', hsts);
-  return kept;
+  const filtered =
+    connection === undefined ? headers : withoutConnectionOptions(headers, connection);
+  filtered.push('x-request-id', reqId);
+  if (hsts !== undefined) filtered.push('strict-transport-security', hsts);
+  return filtered;
 }
