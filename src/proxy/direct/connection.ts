@@ -65,6 +65,10 @@ export class DirectConnection implements DirectClient {
     return this.closeRequested || this.owner.closing;
   }
 
+  get writableLength(): number {
+    return this.socket.writableLength;
+  }
+
   /** True between requests, when closing the connection loses nothing. */
   get idle(): boolean {
     return this.exchange === null && !this.ended;

@@ -18,7 +18,11 @@ export interface UpstreamRequest {
   connection: UpstreamConnection | null;
   /** The final response head; returns false when the exchange aborted the connection. */
   onResponseHead(status: number, headers: string[]): boolean;
-  /** A piece of the decoded body; returns false when the exchange aborted the connection. */
+  /**
+   * A piece of the decoded body; returns false when the exchange aborted the connection. `chunk`
+   * is a view of the connection's read buffer, overwritten by the next read: an exchange whose
+   * write still holds it afterwards calls `connection.giveUpReadBuffer()`.
+   */
   onResponseData(chunk: Buffer): boolean;
   onResponseEnd(): void;
   /** `retryable`: the request failed on a reused connection before any response byte. */
@@ -50,6 +54,9 @@ const BODY_TIMEOUT_CODE = 'EDGE_UPSTREAM_BODY_TIMEOUT';
 const CONNECT_TIMEOUT_CODE = 'EDGE_UPSTREAM_CONNECT_TIMEOUT';
 const CLOSED_CODE = 'EDGE_UPSTREAM_CLOSED';
 
+/** Size of each connection's read buffer, as Node's own reads use. */
+const READ_BUFFER_BYTES = 64 * 1024;
+
 const CONNECTING = 0;
 const ACTIVE = 1;
 const IDLE = 2;
@@ -57,7 +64,9 @@ const CLOSED = 3;
 
 /**
  * One keep-alive socket to an upstream. Its listeners and timers are created once per socket,
- * so a request on an open connection allocates none.
+ * so a request on an open connection allocates none. The socket reads into one buffer that it
+ * keeps, instead of a new buffer per read: no allocation, copy or garbage per read, and no
+ * external memory that would make V8 run full collections under large responses.
  */
 export class UpstreamConnection implements ResponseSink {
   readonly socket: net.Socket;
@@ -74,18 +83,27 @@ export class UpstreamConnection implements ResponseSink {
   private responseMs: number;
   private idleTimer: NodeJS.Timeout | null = null;
   private idleMs = 0;
+  /** The buffer the next read fills; null after a write kept the previous one. */
+  private readBuffer: Buffer | null = null;
 
   constructor(owner: ConnectionOwner, settings: ConnectionSettings) {
     this.owner = owner;
     this.settings = settings;
     this.responseMs = settings.responseMs;
     this.responseTimer = setTimeout(onResponseTimeout, settings.responseMs, this).unref();
-    const socket = net.connect({ host: settings.host, port: settings.port, noDelay: true });
+    const socket = net.connect({
+      host: settings.host,
+      port: settings.port,
+      noDelay: true,
+      onread: {
+        buffer: () => this.nextReadBuffer(),
+        callback: (length: number, buffer: Uint8Array) => this.read(length, buffer),
+      },
+    });
     (socket as TaggedSocket)[CONNECTION] = this;
     socket.setTimeout(settings.connectMs);
     socket.on('connect', onConnect);
     socket.on('timeout', onConnectTimeout);
-    socket.on('data', onData);
     socket.on('end', onEnd);
     socket.on('error', onError);
     socket.on('close', onClose);
@@ -119,6 +137,14 @@ export class UpstreamConnection implements ResponseSink {
     this.paused = false;
     this.responseTimer.refresh();
     this.socket.resume();
+  }
+
+  /**
+   * Leaves the current read buffer to a write that still holds a view of it: the next read goes
+   * to a new buffer.
+   */
+  giveUpReadBuffer(): void {
+    this.readBuffer = null;
   }
 
   /** Drops the request and closes the socket: it is never reused after an abort. */
@@ -174,6 +200,18 @@ export class UpstreamConnection implements ResponseSink {
       context: { host: this.settings.host, port: this.settings.port },
     });
     this.destroy(error);
+  }
+
+  /** Returns the buffer for the next read, a new one when a write kept the last. */
+  private nextReadBuffer(): Buffer {
+    this.readBuffer ??= Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+    return this.readBuffer;
+  }
+
+  /** Handles `length` bytes read into `buffer`; returns false to stop reading (pause). */
+  private read(length: number, buffer: Uint8Array): boolean {
+    this.received((buffer as Buffer).subarray(0, length));
+    return !this.paused;
   }
 
   received(chunk: Buffer): void {
@@ -249,10 +287,6 @@ function onConnect(this: TaggedSocket): void {
 
 function onConnectTimeout(this: TaggedSocket): void {
   this[CONNECTION].connectTimedOut();
-}
-
-function onData(this: TaggedSocket, chunk: Buffer): void {
-  this[CONNECTION].received(chunk);
 }
 
 function onEnd(this: TaggedSocket): void {

@@ -57,7 +57,10 @@ export class RawProxyExchange extends ForwardedExchange implements UpstreamReque
   onResponseData(chunk: Buffer): boolean {
     this.bytes += chunk.length;
     const res = this.res;
-    if (res.write(chunk)) return true;
+    const drained = res.write(chunk);
+    // A write left queued (or corked until the next tick) still points into the read buffer.
+    if (res.writableLength > 0) this.connection?.giveUpReadBuffer();
+    if (drained) return true;
     if (!this.waitingForDrain) {
       this.waitingForDrain = true;
       res.on('drain', onClientDrain);

@@ -121,7 +121,9 @@ export class ResponseParser {
       if (hasBareLineFeed(data, from)) throw invalidResponse('line ends without CR');
       // NOTE: a head that arrives in many small reads is copied once per read, which is
       // quadratic but bounded by MAX_RESPONSE_HEAD_BYTES.
-      this.pending = data;
+      // A head's first piece is a view of the connection's read buffer, which the next read
+      // overwrites: it is kept as a copy.
+      this.pending = previous === null ? Buffer.from(data) : data;
       return -1;
     }
     if (end + 4 > MAX_RESPONSE_HEAD_BYTES) throw invalidResponse('head too large');

@@ -1,0 +1,183 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import net, { type AddressInfo } from 'node:net';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import pino from 'pino';
+import type { SiteConfig } from '../../src/config/schema.ts';
+import { DirectPath } from '../../src/proxy/direct/path.ts';
+import { ExchangeLog } from '../../src/proxy/exchange.ts';
+import type { CompiledRoute } from '../../src/proxy/router.ts';
+import { UpstreamPool } from '../../src/proxy/upstream/pool.ts';
+import { RawProxyExchange } from '../../src/proxy/upstream/raw-exchange.ts';
+import { requestHead } from '../../src/proxy/upstream/request-head.ts';
+import { RouteStats } from '../../src/stats.ts';
+import { Target } from '../../src/targets/registry.ts';
+import { RawClient } from '../support/raw-client.ts';
+
+// Each upstream connection reads into one buffer that it reuses. The upstream here sends a body
+// of random bytes in pieces far enough apart to arrive in separate reads, and the client socket
+// is corked while they arrive: every write of a piece stays queued, as it does for a congested
+// client, and the queued pieces must still hold their own bytes when the socket is uncorked.
+
+const PIECES = 12;
+const PIECE_BYTES = 1000;
+const PIECE_GAP_MS = 8;
+const HEAD_PART = `X-Part: ${'p'.repeat(300)}`;
+
+function listen(server: net.Server): Promise<void> {
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+}
+
+function close(server: net.Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+describe('upstream read buffer', () => {
+  let body: Buffer;
+  let upstream: net.Server;
+  let upstreamSockets: Set<net.Socket>;
+  let pool: UpstreamPool;
+  let target: Target;
+  let route: CompiledRoute;
+  let log: ExchangeLog;
+
+  beforeEach(async () => {
+    body = randomBytes(PIECES * PIECE_BYTES);
+    upstreamSockets = new Set();
+    upstream = net.createServer((socket) => {
+      upstreamSockets.add(socket);
+      socket.on('close', () => upstreamSockets.delete(socket));
+      socket.once('data', (request: Buffer) => {
+        const path = request.toString('latin1').split(' ')[1];
+        if (path === '/split-head') {
+          socket.write(`HTTP/1.1 200 OK\r\n${HEAD_PART}\r\n`);
+          setTimeout(() => socket.write('X-Tail: t\r\nContent-Length: 2\r\n\r\nok'), 50);
+          return;
+        }
+        socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`);
+        for (let i = 0; i < PIECES; i++) {
+          const piece = body.subarray(i * PIECE_BYTES, (i + 1) * PIECE_BYTES);
+          setTimeout(() => socket.write(piece), (i + 1) * PIECE_GAP_MS);
+        }
+      });
+    });
+    await listen(upstream);
+    const port = (upstream.address() as AddressInfo).port;
+    target = new Target(`http://127.0.0.1:${port}`, 'c1');
+    pool = new UpstreamPool({
+      host: '127.0.0.1',
+      port,
+      connectMs: 1_000,
+      responseMs: 2_000,
+      maxConnections: 2,
+      keepAliveMs: 4_000,
+    });
+    route = {
+      site: { name: 'prod' } as SiteConfig,
+      name: '/',
+      stats: new RouteStats('prod', '/'),
+      config: { timeouts: { upstreamMs: 2_000 } },
+    } as unknown as CompiledRoute;
+    log = new ExchangeLog(pino({ level: 'silent' }), false);
+  });
+
+  afterEach(async () => {
+    for (const socket of upstreamSockets) socket.destroy();
+    await pool.destroy();
+    await close(upstream);
+  });
+
+  /** Starts `server`, sends GET `path` with a raw client and returns the response. */
+  async function fetchThrough(server: http.Server, path: string) {
+    await listen(server);
+    try {
+      const client = await RawClient.connect((server.address() as AddressInfo).port);
+      client.send(`GET ${path} HTTP/1.1\r\nHost: app.test\r\n\r\n`);
+      const response = await client.response();
+      client.close();
+      return response;
+    } finally {
+      server.closeAllConnections();
+      await close(server);
+    }
+  }
+
+  /** Uncorks `socket` once the upstream has sent every piece and the edge has read them. */
+  function uncorkLater(socket: net.Socket): void {
+    setTimeout(() => socket.uncork(), (PIECES + 1) * PIECE_GAP_MS + 150);
+  }
+
+  it('keeps the bytes of queued writes on the direct path', async () => {
+    const server = http.createServer((_req, res) => res.end('node'));
+    const direct = new DirectPath({
+      log,
+      firstRequestMs: 5_000,
+      keepAliveMs: 1_000,
+      router: (head, socket) => {
+        socket.cork();
+        uncorkLater(socket);
+        return {
+          route,
+          target,
+          pool,
+          requestHead: requestHead(head.method, head.url, ['host', 'upstream.test']),
+          reqId: 'req-1',
+          client: '127.0.0.1',
+          host: 'app.test',
+          hsts: undefined,
+        };
+      },
+    });
+    direct.attach(server, false);
+
+    const response = await fetchThrough(server, '/pieces');
+    direct.closeAllConnections();
+    assert.equal(response.status, 200);
+    assert.equal(response.body.length, body.length);
+    assert.ok(Buffer.from(response.body, 'latin1').equals(body), 'body bytes unchanged');
+  });
+
+  it("keeps the bytes of queued writes on Node's path", async () => {
+    const server = http.createServer((req, res) => {
+      res.socket!.cork();
+      uncorkLater(res.socket!);
+      const request = {
+        target,
+        route,
+        host: 'app.test',
+        path: req.url!,
+        headers: ['host', 'upstream.test'],
+        bodyLength: 0,
+        hsts: undefined,
+      };
+      new RawProxyExchange(req, res, log, 'req-1', '127.0.0.1', request, pool).dispatch();
+    });
+
+    const response = await fetchThrough(server, '/pieces');
+    assert.equal(response.status, 200);
+    assert.equal(response.body.length, body.length);
+    assert.ok(Buffer.from(response.body, 'latin1').equals(body), 'body bytes unchanged');
+  });
+
+  it('keeps the first piece of a response head that arrives in two reads', async () => {
+    const server = http.createServer((req, res) => {
+      const request = {
+        target,
+        route,
+        host: 'app.test',
+        path: req.url!,
+        headers: ['host', 'upstream.test'],
+        bodyLength: 0,
+        hsts: undefined,
+      };
+      new RawProxyExchange(req, res, log, 'req-1', '127.0.0.1', request, pool).dispatch();
+    });
+
+    const response = await fetchThrough(server, '/split-head');
+    assert.equal(response.status, 200);
+    assert.equal(response.headers['x-part'], HEAD_PART.slice('X-Part: '.length));
+    assert.equal(response.headers['x-tail'], 't');
+    assert.equal(response.body, 'ok');
+  });
+});
