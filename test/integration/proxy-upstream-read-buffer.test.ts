@@ -108,7 +108,7 @@ describe('upstream read buffer', () => {
     setTimeout(() => socket.uncork(), (PIECES + 1) * PIECE_GAP_MS + 150);
   }
 
-  it('keeps the bytes of queued writes on the direct path', async () => {
+  it('keeps queued direct-path writes intact', async () => {
     const server = http.createServer((_req, res) => res.end('node'));
     const direct = new DirectPath({
       log,
@@ -138,7 +138,7 @@ describe('upstream read buffer', () => {
     assert.ok(Buffer.from(response.body, 'latin1').equals(body), 'body bytes unchanged');
   });
 
-  it("keeps the bytes of queued writes on Node's path", async () => {
+  it('keeps queued Node-path writes intact', async () => {
     const server = http.createServer((req, res) => {
       res.socket!.cork();
       uncorkLater(res.socket!);
@@ -160,7 +160,7 @@ describe('upstream read buffer', () => {
     assert.ok(Buffer.from(response.body, 'latin1').equals(body), 'body bytes unchanged');
   });
 
-  it('keeps the first piece of a response head that arrives in two reads', async () => {
+  it('keeps a head split across reads', async () => {
     const server = http.createServer((req, res) => {
       const request = {
         target,
