@@ -107,6 +107,25 @@ describe('start-up packages', () => {
     assert.deepEqual(optionalIn(result.phases.get('started')), []);
   });
 
+  it('loads serve-static only for static routes', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'edge-startup-'));
+    const staticSite = await runChild(dir, await baseConfig(dir));
+    const proxyConfig = await baseConfig(dir);
+    proxyConfig.sites = [
+      // Port 1 on loopback: nothing answers, and no request is sent.
+      {
+        name: 'prod',
+        hosts: ['localhost'],
+        routes: [{ path: '/', upstream: 'http://127.0.0.1:1' }],
+      },
+    ];
+    const proxySite = await runChild(dir, proxyConfig);
+
+    assert.equal(staticSite.phases.get('started')?.has('serve-static'), true, staticSite.stderr);
+    assert.ok(proxySite.phases.get('started')?.has('pino'), 'the package report is empty');
+    assert.equal(proxySite.phases.get('started')?.has('serve-static'), false);
+  });
+
   it('creates the metrics registry on the first scrape', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'edge-startup-'));
     const result = await runChild(dir, await baseConfig(dir));

@@ -8,7 +8,7 @@
  */
 import { readFileSync, writeSync } from 'node:fs';
 import https from 'node:https';
-import { register } from 'node:module';
+import { createRequire, register } from 'node:module';
 
 // Hooks run on their own thread, so they report with a synchronous write to stderr.
 const HOOKS = `import { writeSync } from 'node:fs';
@@ -26,11 +26,23 @@ const { silentLogger } = await import('../../src/log.ts');
 
 const config = parseConfig(JSON.parse(readFileSync(process.argv[2]!, 'utf8')));
 const edge = await startEdge(config, silentLogger);
+reportRequiredPackages();
 writeSync(2, 'phase started\n');
 
 const status = await scrapeMetrics(edge.servers.ports().https);
+reportRequiredPackages();
 writeSync(2, `phase scraped ${status}\n`);
 await edge.stop();
+
+/** Reports the packages loaded with require(), which the resolve hook does not see. */
+function reportRequiredPackages(): void {
+  for (const file of Object.keys(createRequire(import.meta.url).cache)) {
+    const match = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(
+      file.slice(file.lastIndexOf('/node_modules/')),
+    );
+    if (match !== null) writeSync(2, `package ${match[1]}\n`);
+  }
+}
 
 function scrapeMetrics(port: number): Promise<number | undefined> {
   const password = process.env.EDGE_TEST_ADMIN_PASSWORD ?? '';
