@@ -19,9 +19,10 @@ import { RawClient } from '../support/raw-client.ts';
 // of random bytes in pieces far enough apart to arrive in separate reads, and the client socket
 // is corked while they arrive: every write of a piece stays queued, as it does for a congested
 // client, and the queued pieces must still hold their own bytes when the socket is uncorked.
+// Pieces of 1000 bytes are copied before they are written, pieces of 6000 bytes are not.
 
 const PIECES = 12;
-const PIECE_BYTES = 1000;
+const PIECE_SIZES = [1000, 6000];
 const PIECE_GAP_MS = 8;
 const HEAD_PART = `X-Part: ${'p'.repeat(300)}`;
 
@@ -34,7 +35,7 @@ function close(server: net.Server): Promise<void> {
 }
 
 describe('upstream read buffer', () => {
-  let body: Buffer;
+  let bodies: Map<string, Buffer>;
   let upstream: net.Server;
   let upstreamSockets: Set<net.Socket>;
   let pool: UpstreamPool;
@@ -43,7 +44,7 @@ describe('upstream read buffer', () => {
   let log: ExchangeLog;
 
   beforeEach(async () => {
-    body = randomBytes(PIECES * PIECE_BYTES);
+    bodies = new Map(PIECE_SIZES.map((size) => [`/pieces-${size}`, randomBytes(PIECES * size)]));
     upstreamSockets = new Set();
     upstream = net.createServer((socket) => {
       upstreamSockets.add(socket);
@@ -55,9 +56,11 @@ describe('upstream read buffer', () => {
           setTimeout(() => socket.write('X-Tail: t\r\nContent-Length: 2\r\n\r\nok'), 50);
           return;
         }
+        const body = bodies.get(path!)!;
+        const size = body.length / PIECES;
         socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`);
         for (let i = 0; i < PIECES; i++) {
-          const piece = body.subarray(i * PIECE_BYTES, (i + 1) * PIECE_BYTES);
+          const piece = body.subarray(i * size, (i + 1) * size);
           setTimeout(() => socket.write(piece), (i + 1) * PIECE_GAP_MS);
         }
       });
@@ -108,57 +111,61 @@ describe('upstream read buffer', () => {
     setTimeout(() => socket.uncork(), (PIECES + 1) * PIECE_GAP_MS + 150);
   }
 
-  it('keeps queued direct-path writes intact', async () => {
-    const server = http.createServer((_req, res) => res.end('node'));
-    const direct = new DirectPath({
-      log,
-      firstRequestMs: 5_000,
-      keepAliveMs: 1_000,
-      router: (head, socket) => {
-        socket.cork();
-        uncorkLater(socket);
-        return {
-          route,
+  for (const size of PIECE_SIZES) {
+    it(`keeps queued ${size}-byte pieces intact on the direct path`, async () => {
+      const server = http.createServer((_req, res) => res.end('node'));
+      const direct = new DirectPath({
+        log,
+        firstRequestMs: 5_000,
+        keepAliveMs: 1_000,
+        router: (head, socket) => {
+          socket.cork();
+          uncorkLater(socket);
+          return {
+            route,
+            target,
+            pool,
+            requestHead: requestHead(head.method, head.url, ['host', 'upstream.test']),
+            reqId: 'req-1',
+            client: '127.0.0.1',
+            host: 'app.test',
+            hsts: undefined,
+          };
+        },
+      });
+      direct.attach(server, false);
+
+      const response = await fetchThrough(server, `/pieces-${size}`);
+      direct.closeAllConnections();
+      assert.equal(response.status, 200);
+      const body = bodies.get(`/pieces-${size}`)!;
+      assert.equal(response.body.length, body.length);
+      assert.ok(Buffer.from(response.body, 'latin1').equals(body), 'body bytes unchanged');
+    });
+
+    it(`keeps queued ${size}-byte pieces intact on Node's path`, async () => {
+      const server = http.createServer((req, res) => {
+        res.socket!.cork();
+        uncorkLater(res.socket!);
+        const request = {
           target,
-          pool,
-          requestHead: requestHead(head.method, head.url, ['host', 'upstream.test']),
-          reqId: 'req-1',
-          client: '127.0.0.1',
+          route,
           host: 'app.test',
+          path: req.url!,
+          headers: ['host', 'upstream.test'],
+          bodyLength: 0,
           hsts: undefined,
         };
-      },
+        new RawProxyExchange(req, res, log, 'req-1', '127.0.0.1', request, pool).dispatch();
+      });
+
+      const response = await fetchThrough(server, `/pieces-${size}`);
+      assert.equal(response.status, 200);
+      const body = bodies.get(`/pieces-${size}`)!;
+      assert.equal(response.body.length, body.length);
+      assert.ok(Buffer.from(response.body, 'latin1').equals(body), 'body bytes unchanged');
     });
-    direct.attach(server, false);
-
-    const response = await fetchThrough(server, '/pieces');
-    direct.closeAllConnections();
-    assert.equal(response.status, 200);
-    assert.equal(response.body.length, body.length);
-    assert.ok(Buffer.from(response.body, 'latin1').equals(body), 'body bytes unchanged');
-  });
-
-  it('keeps queued Node-path writes intact', async () => {
-    const server = http.createServer((req, res) => {
-      res.socket!.cork();
-      uncorkLater(res.socket!);
-      const request = {
-        target,
-        route,
-        host: 'app.test',
-        path: req.url!,
-        headers: ['host', 'upstream.test'],
-        bodyLength: 0,
-        hsts: undefined,
-      };
-      new RawProxyExchange(req, res, log, 'req-1', '127.0.0.1', request, pool).dispatch();
-    });
-
-    const response = await fetchThrough(server, '/pieces');
-    assert.equal(response.status, 200);
-    assert.equal(response.body.length, body.length);
-    assert.ok(Buffer.from(response.body, 'latin1').equals(body), 'body bytes unchanged');
-  });
+  }
 
   it('keeps a head split across reads', async () => {
     const server = http.createServer((req, res) => {

@@ -40,6 +40,8 @@ export class DirectConnection implements DirectClient {
   private unread: Buffer | null = null;
   private exchange: DirectExchange | null = null;
   private drainWaiter: DirectExchange | null = null;
+  /** The last write left a Buffer it was given queued in the socket. */
+  heldBuffer = false;
   private closeRequested = false;
   private paused = false;
   private ended = false;
@@ -65,10 +67,6 @@ export class DirectConnection implements DirectClient {
     return this.closeRequested || this.owner.closing;
   }
 
-  get writableLength(): number {
-    return this.socket.writableLength;
-  }
-
   /** True between requests, when closing the connection loses nothing. */
   get idle(): boolean {
     return this.exchange === null && !this.ended;
@@ -90,7 +88,16 @@ export class DirectConnection implements DirectClient {
    */
   write(data: string | Buffer, more?: string | Buffer, last?: string): boolean {
     const socket = this.socket;
-    if (more === undefined) return socket.write(data, 'latin1');
+    this.heldBuffer = false;
+    if (more === undefined) {
+      if (typeof data === 'string' || data.length <= SINGLE_WRITE_BYTES) {
+        // A small Buffer is written as a string copy, so the caller may reuse its memory.
+        return socket.write(typeof data === 'string' ? data : data.toString('latin1'), 'latin1');
+      }
+      const drained = socket.write(data);
+      this.heldBuffer = socket.writableLength > 0;
+      return drained;
+    }
     if (typeof data === 'string' && more.length <= SINGLE_WRITE_BYTES) {
       // One string and one write: a small response costs no writev and no corked list.
       const body = typeof more === 'string' ? more : more.toString('latin1');
@@ -101,6 +108,7 @@ export class DirectConnection implements DirectClient {
     socket.write(more, 'latin1');
     if (last !== undefined) socket.write(last, 'latin1');
     socket.uncork();
+    this.heldBuffer = typeof more !== 'string' && socket.writableLength > 0;
     return socket.writableLength < socket.writableHighWaterMark;
   }
 

@@ -31,8 +31,11 @@ export interface DirectClient {
   readonly closeAfterResponse: boolean;
   /** Writes to the client socket; false when its buffer is full. */
   write(data: string | Buffer, more?: string | Buffer, last?: string): boolean;
-  /** Bytes written but not yet handed to the kernel. */
-  readonly writableLength: number;
+  /**
+   * The last write left a Buffer it was given queued in the socket, so that Buffer's memory must
+   * not be reused until the socket drains.
+   */
+  readonly heldBuffer: boolean;
   /** Calls `exchange.resumeUpstream()` once the client socket drains. */
   waitForDrain(exchange: DirectExchange): void;
   /** Cuts the client connection, for a response that failed after its head was sent. */
@@ -121,8 +124,8 @@ export class DirectExchange implements UpstreamRequest {
         : head === ''
           ? this.client.write(chunk)
           : this.client.write(head, chunk);
-    // A write left queued still points into the upstream connection's read buffer.
-    if (this.client.writableLength > 0) this.connection?.giveUpReadBuffer();
+    // A queued write still points into the upstream connection's read buffer.
+    if (this.client.heldBuffer) this.connection?.giveUpReadBuffer();
     if (!drained) {
       // The rest of this read is parsed and buffered; the socket reads no more until 'drain'.
       this.connection?.pause();

@@ -8,6 +8,9 @@ import type { UpstreamPool } from './pool.ts';
 import { requestHead } from './request-head.ts';
 import { toClientHeaders } from './response-headers.ts';
 
+/** Body pieces up to this size are copied before they are written to the client. */
+const SMALL_PIECE_BYTES = 4 * 1024;
+
 /** Methods sent again when a reused keep-alive socket failed before any response byte. */
 export const RETRYABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
@@ -57,9 +60,11 @@ export class RawProxyExchange extends ForwardedExchange implements UpstreamReque
   onResponseData(chunk: Buffer): boolean {
     this.bytes += chunk.length;
     const res = this.res;
-    const drained = res.write(chunk);
-    // A write left queued (or corked until the next tick) still points into the read buffer.
-    if (res.writableLength > 0) this.connection?.giveUpReadBuffer();
+    // A small piece is copied (from Node's shared pool), so the read buffer stays with the
+    // connection. A larger one left queued, or corked until the next tick, keeps pointing into it.
+    const small = chunk.length <= SMALL_PIECE_BYTES;
+    const drained = res.write(small ? Buffer.from(chunk) : chunk);
+    if (!small && res.writableLength > 0) this.connection?.giveUpReadBuffer();
     if (drained) return true;
     if (!this.waitingForDrain) {
       this.waitingForDrain = true;
