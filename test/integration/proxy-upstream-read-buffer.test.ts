@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
+import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { afterEach, before, beforeEach, describe, it } from 'node:test';
 import pino from 'pino';
 import type { SiteConfig } from '../../src/config/schema.ts';
 import { DirectPath } from '../../src/proxy/direct/path.ts';
@@ -13,6 +14,7 @@ import { RawProxyExchange } from '../../src/proxy/upstream/raw-exchange.ts';
 import { requestHead } from '../../src/proxy/upstream/request-head.ts';
 import { RouteStats } from '../../src/stats.ts';
 import { Target } from '../../src/targets/registry.ts';
+import { createSelfSignedCertificate } from '../../src/tls/self-signed.ts';
 import { RawClient } from '../support/raw-client.ts';
 
 // Each upstream connection reads into one buffer that it reuses. The upstream here sends a body
@@ -42,6 +44,11 @@ describe('upstream read buffer', () => {
   let target: Target;
   let route: CompiledRoute;
   let log: ExchangeLog;
+  let pem: { cert: string; key: string };
+
+  before(async () => {
+    pem = await createSelfSignedCertificate(['localhost']);
+  });
 
   beforeEach(async () => {
     bodies = new Map(PIECE_SIZES.map((size) => [`/pieces-${size}`, randomBytes(PIECES * size)]));
@@ -92,10 +99,13 @@ describe('upstream read buffer', () => {
   });
 
   /** Starts `server`, sends GET `path` with a raw client and returns the response. */
-  async function fetchThrough(server: http.Server, path: string) {
+  async function fetchThrough(server: http.Server | https.Server, path: string, secure = false) {
     await listen(server);
     try {
-      const client = await RawClient.connect((server.address() as AddressInfo).port);
+      const port = (server.address() as AddressInfo).port;
+      const client = secure
+        ? await RawClient.connectTls(port, undefined)
+        : await RawClient.connect(port);
       client.send(`GET ${path} HTTP/1.1\r\nHost: app.test\r\n\r\n`);
       const response = await client.response();
       client.close();
@@ -112,36 +122,41 @@ describe('upstream read buffer', () => {
   }
 
   for (const size of PIECE_SIZES) {
-    it(`keeps queued ${size}-byte pieces intact on the direct path`, async () => {
-      const server = http.createServer((_req, res) => res.end('node'));
-      const direct = new DirectPath({
-        log,
-        firstRequestMs: 5_000,
-        keepAliveMs: 1_000,
-        router: (head, socket) => {
-          socket.cork();
-          uncorkLater(socket);
-          return {
-            route,
-            target,
-            pool,
-            requestHead: requestHead(head.method, head.url, ['host', 'upstream.test']),
-            reqId: 'req-1',
-            client: '127.0.0.1',
-            host: 'app.test',
-            hsts: undefined,
-          };
-        },
-      });
-      direct.attach(server, false);
+    for (const secure of [false, true]) {
+      const scheme = secure ? 'HTTPS' : 'HTTP';
+      it(`keeps queued ${size}-byte pieces intact on the ${scheme} direct path`, async () => {
+        const server = secure
+          ? https.createServer({ cert: pem.cert, key: pem.key }, (_req, res) => res.end('node'))
+          : http.createServer((_req, res) => res.end('node'));
+        const direct = new DirectPath({
+          log,
+          firstRequestMs: 5_000,
+          keepAliveMs: 1_000,
+          router: (head, socket) => {
+            socket.cork();
+            uncorkLater(socket);
+            return {
+              route,
+              target,
+              pool,
+              requestHead: requestHead(head.method, head.url, ['host', 'upstream.test']),
+              reqId: 'req-1',
+              client: '127.0.0.1',
+              host: 'app.test',
+              hsts: undefined,
+            };
+          },
+        });
+        direct.attach(server, secure);
 
-      const response = await fetchThrough(server, `/pieces-${size}`);
-      direct.closeAllConnections();
-      assert.equal(response.status, 200);
-      const body = bodies.get(`/pieces-${size}`)!;
-      assert.equal(response.body.length, body.length);
-      assert.ok(Buffer.from(response.body, 'latin1').equals(body), 'body bytes unchanged');
-    });
+        const response = await fetchThrough(server, `/pieces-${size}`, secure);
+        direct.closeAllConnections();
+        assert.equal(response.status, 200);
+        const body = bodies.get(`/pieces-${size}`)!;
+        assert.equal(response.body.length, body.length);
+        assert.ok(Buffer.from(response.body, 'latin1').equals(body), 'body bytes unchanged');
+      });
+    }
 
     it(`keeps queued ${size}-byte pieces intact on Node's path`, async () => {
       const server = http.createServer((req, res) => {

@@ -42,6 +42,11 @@ export class DirectConnection implements DirectClient {
   private drainWaiter: DirectExchange | null = null;
   /** The last write left a Buffer it was given queued in the socket. */
   heldBuffer = false;
+  /**
+   * TLS encrypts a write's bytes as soon as the socket takes them, so only a write queued behind
+   * another one, or corked, still points into its Buffer. TCP sends from the Buffer itself.
+   */
+  private readonly encrypted: boolean;
   private closeRequested = false;
   private paused = false;
   private ended = false;
@@ -53,6 +58,7 @@ export class DirectConnection implements DirectClient {
     this.socket = socket;
     this.owner = owner;
     this.log = owner.log;
+    this.encrypted = (socket as { encrypted?: boolean }).encrypted === true;
     (socket as TaggedSocket)[CONNECTION] = this;
     socket.setNoDelay(true);
     socket.on('data', onData);
@@ -94,8 +100,9 @@ export class DirectConnection implements DirectClient {
         // A small Buffer is written as a string copy, so the caller may reuse its memory.
         return socket.write(typeof data === 'string' ? data : data.toString('latin1'), 'latin1');
       }
+      const queued = socket.writableLength > 0 || socket.writableCorked > 0;
       const drained = socket.write(data);
-      this.heldBuffer = socket.writableLength > 0;
+      this.heldBuffer = this.encrypted ? queued : socket.writableLength > 0;
       return drained;
     }
     if (typeof data === 'string' && more.length <= SINGLE_WRITE_BYTES) {
@@ -103,12 +110,14 @@ export class DirectConnection implements DirectClient {
       const body = typeof more === 'string' ? more : more.toString('latin1');
       return socket.write(data + body + (last ?? ''), 'latin1');
     }
+    const queued = socket.writableLength > 0 || socket.writableCorked > 0;
     socket.cork();
     socket.write(data, 'latin1');
     socket.write(more, 'latin1');
     if (last !== undefined) socket.write(last, 'latin1');
     socket.uncork();
-    this.heldBuffer = typeof more !== 'string' && socket.writableLength > 0;
+    this.heldBuffer =
+      typeof more !== 'string' && (this.encrypted ? queued : socket.writableLength > 0);
     return socket.writableLength < socket.writableHighWaterMark;
   }
 
