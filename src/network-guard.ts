@@ -1,4 +1,5 @@
-import ipaddr from 'ipaddr.js';
+import type { IPv4, IPv6 } from 'ipaddr.js';
+import { ipaddr } from './packages.ts';
 import type { SiteConfig } from './config/schema.ts';
 import type { EdgeContext, NetworkGuard } from './context.ts';
 import { EdgeError, errorMessage } from './errors.ts';
@@ -6,7 +7,7 @@ import { EdgeError, errorMessage } from './errors.ts';
 /** Time one Docker API call may take while the guard learns the networks at start-up. */
 export const DEFAULT_NETWORK_INSPECT_TIMEOUT_MS = 10_000;
 
-type Address = ipaddr.IPv4 | ipaddr.IPv6;
+type Address = IPv4 | IPv6;
 
 /** Addresses of one Docker network named by a site. */
 export interface GuardedNetwork {

@@ -1,4 +1,5 @@
-import ipaddr from 'ipaddr.js';
+import type { IPv6 } from 'ipaddr.js';
+import { ipaddr } from '../packages.ts';
 
 /** Failed logins allowed per client within one window. */
 export const DEFAULT_LOGIN_MAX_FAILURES = 5;
@@ -81,6 +82,6 @@ export function clientKey(address: string): string {
   const parsed = ipaddr.process(address);
   if (parsed.kind() === 'ipv4') return parsed.toString();
 
-  const parts = (parsed as ipaddr.IPv6).parts.slice(0, 4);
+  const parts = (parsed as IPv6).parts.slice(0, 4);
   return `${parts.map((part) => part.toString(16)).join(':')}::/64`;
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parse as parseYaml, parseAllDocuments, YAMLParseError } from 'yaml';
+import { yaml } from '../packages.ts';
 import { ConfigError, errorMessage } from '../errors.ts';
 import { checkConsistency } from './consistency.ts';
 import { checkConfigFiles } from './files.ts';
@@ -34,7 +34,7 @@ export function loadConfigFile(file: string): EdgeConfig {
 
   let raw: unknown;
   try {
-    raw = parseYaml(text, { prettyErrors: true });
+    raw = yaml.parse(text, { prettyErrors: true });
   } catch (error) {
     throw new ConfigError(`parsing config ${file}: ${yamlErrorMessage(error, text)}`);
   }
@@ -48,8 +48,8 @@ export function loadConfigFile(file: string): EdgeConfig {
 
 /** Describes a YAML parse error. yaml's message already gives the line and column. */
 function yamlErrorMessage(error: unknown, text: string): string {
-  if (error instanceof YAMLParseError && error.code === 'MULTIPLE_DOCS') {
-    const count = parseAllDocuments(text).length;
+  if (error instanceof yaml.YAMLParseError && error.code === 'MULTIPLE_DOCS') {
+    const count = yaml.parseAllDocuments(text).length;
     return `the file contains ${count} YAML documents separated by ---, but the configuration must be one document`;
   }
   return errorMessage(error).trimEnd();

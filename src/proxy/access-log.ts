@@ -1,4 +1,4 @@
-import pino from 'pino';
+import { pino } from '../packages.ts';
 import type { Logger } from '../log.ts';
 
 /** pino's number for the info level, which access lines are written at. */

@@ -1,9 +1,10 @@
-import ipaddr from 'ipaddr.js';
+import type { IPv4, IPv6 } from 'ipaddr.js';
+import { ipaddr } from '../packages.ts';
 import { ConfigError } from '../errors.ts';
 
 const TRUST_CACHE_LIMIT = 4096;
 
-type Range = [ipaddr.IPv4 | ipaddr.IPv6, number];
+type Range = [IPv4 | IPv6, number];
 
 /** The peers whose X-Forwarded-* headers the edge keeps: addresses or CIDR ranges. */
 export class TrustedProxies {

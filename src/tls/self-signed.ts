@@ -7,7 +7,7 @@ import {
 } from 'node:crypto';
 import { isIP } from 'node:net';
 import { promisify } from 'node:util';
-import ipaddr from 'ipaddr.js';
+import { ipaddr } from '../packages.ts';
 import {
   bitString,
   boolean,

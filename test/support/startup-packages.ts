@@ -36,12 +36,14 @@ await edge.stop();
 
 /** Reports the packages loaded with require(), which the resolve hook does not see. */
 function reportRequiredPackages(): void {
+  const names = new Set<string>();
   for (const file of Object.keys(createRequire(import.meta.url).cache)) {
-    const match = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(
-      file.slice(file.lastIndexOf('/node_modules/')),
-    );
-    if (match !== null) writeSync(2, `package ${match[1]}\n`);
+    const below = file.slice(file.lastIndexOf('/node_modules/') + '/node_modules/'.length);
+    const match = /^((?:@[^/]+\/)?[^/]+)\//.exec(below);
+    if (file.includes('/node_modules/') && match !== null) names.add(match[1]!);
   }
+  // One write: the parent reads stderr through a pipe that a line per file could fill.
+  writeSync(2, [...names].map((name) => `package ${name}\n`).join(''));
 }
 
 function scrapeMetrics(port: number): Promise<number | undefined> {
