@@ -26,7 +26,8 @@ export async function runBenchmark(options: BenchOptions, group: ProcessGroup): 
 
   const { eligible, skipped } = await checkTargets(scenarios, targets, context);
   const rssIdleKiB: RunReport['rssIdleKiB'] = {};
-  for (const target of targets) rssIdleKiB[target.id] = { fresh: treeRss(target), end: 0 };
+  for (const target of targets)
+    rssIdleKiB[target.id] = { fresh: treeRss(target), end: 0, settled: 0 };
 
   await warmUp(context, scenarios, eligible);
   const measurements: Measurement[] = [];
@@ -42,6 +43,11 @@ export async function runBenchmark(options: BenchOptions, group: ProcessGroup): 
   }
 
   for (const target of targets) rssIdleKiB[target.id]!.end = treeRss(target);
+  if (options.settleS > 0) {
+    log(`waiting ${options.settleS} s without load before reading the settled RSS`);
+    await delay(options.settleS * 1000);
+  }
+  for (const target of targets) rssIdleKiB[target.id]!.settled = treeRss(target);
   const report: RunReport = {
     options,
     machine,

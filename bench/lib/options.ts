@@ -11,6 +11,11 @@ const QUICK_WARMUP_S = 0;
 /** Pause between runs so TIME_WAIT sockets and the previous run's CPU burst settle. */
 const PAUSE_BETWEEN_RUNS_MS = 1_000;
 const QUICK_PAUSE_BETWEEN_RUNS_MS = 200;
+/**
+ * Wait after the last run before the idle RSS is read again: V8 gives back the heap it grew under
+ * load only after its allocation rate has stayed low for several seconds.
+ */
+const DEFAULT_SETTLE_S = 20;
 
 /** Loopback ports of one run, all derived from BENCH_PORT_BASE. */
 export interface BenchPorts {
@@ -38,6 +43,8 @@ export interface BenchOptions {
   /** Unmeasured load per scenario and target before the first round; 0 skips the warm-up. */
   warmupS: number;
   pauseMs: number;
+  /** Seconds without load after the last run before the settled idle RSS is read. */
+  settleS: number;
   connections: number;
   /** wrk threads; two, the number of cores this harness was written for. */
   threads: number;
@@ -73,6 +80,7 @@ export function readOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOption
     rounds: positiveInteger(env, 'BENCH_ROUNDS', quick ? 1 : DEFAULT_ROUNDS),
     warmupS: integer(env, 'BENCH_WARMUP_S', quick ? QUICK_WARMUP_S : DEFAULT_WARMUP_S, 0),
     pauseMs: quick ? QUICK_PAUSE_BETWEEN_RUNS_MS : PAUSE_BETWEEN_RUNS_MS,
+    settleS: integer(env, 'BENCH_SETTLE_S', quick ? 0 : DEFAULT_SETTLE_S, 0),
     connections: positiveInteger(env, 'BENCH_CONNECTIONS', DEFAULT_CONNECTIONS),
     threads: 2,
     ports: portsFrom(base),
