@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
+import { Duplex } from 'node:stream';
 import { afterEach, before, beforeEach, describe, it } from 'node:test';
 import pino from 'pino';
 import type { SiteConfig } from '../../src/config/schema.ts';
@@ -26,6 +27,8 @@ import { RawClient } from '../support/raw-client.ts';
 const PIECES = 12;
 const PIECE_SIZES = [1000, 6000];
 const PIECE_GAP_MS = 8;
+/** Size of an upstream connection's read buffer. */
+const READ_BUFFER_BYTES = 64 * 1024;
 const HEAD_PART = `X-Part: ${'p'.repeat(300)}`;
 
 function listen(server: net.Server): Promise<void> {
@@ -34,6 +37,78 @@ function listen(server: net.Server): Promise<void> {
 
 function close(server: net.Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
+}
+
+/**
+ * A client socket whose writes stay pending until `release()`, as on a connection whose kernel
+ * buffer is full: each write holds the Buffer it was given, and its bytes are taken only when
+ * it completes.
+ */
+class PendingSocket extends Duplex {
+  readonly remoteAddress = '127.0.0.1';
+  readonly remotePort = 40_000;
+  readonly sent: Buffer[] = [];
+  private readonly pending: Array<{ chunk: Buffer; callback: () => void }> = [];
+
+  setNoDelay(): this {
+    return this;
+  }
+
+  setTimeout(): this {
+    return this;
+  }
+
+  setKeepAlive(): this {
+    return this;
+  }
+
+  override _read(): void {}
+
+  override _write(chunk: Buffer, _encoding: string, callback: () => void): void {
+    this.pending.push({ chunk, callback });
+  }
+
+  /** Counts the distinct memory blocks of at least `bytes` that unfinished writes point into. */
+  blocksHeld(bytes: number): number {
+    // Writes behind the pending one wait in the stream's own buffer.
+    const state = (
+      this as unknown as { _writableState: { getBuffer(): Array<{ chunk: unknown }> } }
+    )._writableState;
+    const chunks = [
+      ...this.pending.map(({ chunk }) => chunk),
+      ...state.getBuffer().map(({ chunk }) => chunk),
+    ];
+    const blocks = new Set(chunks.filter(Buffer.isBuffer).map((chunk) => chunk.buffer));
+    return [...blocks].filter((block) => block.byteLength >= bytes).length;
+  }
+
+  /** Completes the pending writes with the bytes their Buffers hold now. */
+  release(): void {
+    while (this.pending.length > 0) {
+      const { chunk, callback } = this.pending.shift()!;
+      this.sent.push(Buffer.from(chunk));
+      callback();
+    }
+  }
+
+  /** Releases writes every few ms until a response with a `length`-byte body was sent. */
+  async drainUntil(length: number): Promise<{ head: string; body: Buffer }> {
+    const deadline = Date.now() + 5_000;
+    let response = splitResponse(Buffer.concat(this.sent));
+    while (response.body.length < length && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      this.release();
+      response = splitResponse(Buffer.concat(this.sent));
+    }
+    return response;
+  }
+}
+
+/** Splits a response with a Content-Length body into its head and body. */
+function splitResponse(bytes: Buffer): { head: string; body: Buffer } {
+  const end = bytes.indexOf('\r\n\r\n');
+  if (end === -1) return { head: '', body: Buffer.alloc(0) };
+  return { head: bytes.toString('latin1', 0, end), body: bytes.subarray(end + 4) };
 }
 
 describe('upstream read buffer', () => {
@@ -179,6 +254,60 @@ describe('upstream read buffer', () => {
       const body = bodies.get(`/pieces-${size}`)!;
       assert.equal(response.body.length, body.length);
       assert.ok(Buffer.from(response.body, 'latin1').equals(body), 'body bytes unchanged');
+    });
+  }
+
+  for (const path of ['direct', "Node's"] as const) {
+    it(`keeps pieces held by pending writes intact on ${path} path`, async () => {
+      const size = 6000;
+      const body = bodies.get(`/pieces-${size}`)!;
+      const server = http.createServer((req, res) => {
+        const request = {
+          target,
+          route,
+          host: 'app.test',
+          path: req.url!,
+          headers: ['host', 'upstream.test'],
+          bodyLength: 0,
+          hsts: undefined,
+        };
+        new RawProxyExchange(req, res, log, 'req-1', '127.0.0.1', request, pool).dispatch();
+      });
+      const direct = new DirectPath({
+        log,
+        firstRequestMs: 5_000,
+        keepAliveMs: 1_000,
+        router: (head) =>
+          path !== 'direct'
+            ? undefined
+            : {
+                route,
+                target,
+                pool,
+                requestHead: requestHead(head.method, head.url, ['host', 'upstream.test']),
+                reqId: 'req-1',
+                client: '127.0.0.1',
+                host: 'app.test',
+                hsts: undefined,
+              },
+      });
+      direct.attach(server, false);
+      const socket = new PendingSocket();
+      server.emit('connection', socket);
+      socket.push(`GET /pieces-${size} HTTP/1.1\r\nHost: app.test\r\n\r\n`);
+
+      // The pieces arrive in separate reads while the first write is still pending.
+      await new Promise((resolve) => setTimeout(resolve, (PIECES + 1) * PIECE_GAP_MS + 150));
+      // Pieces behind a pending write are copied: at most the first holds a whole read buffer.
+      const readBuffersHeld = socket.blocksHeld(READ_BUFFER_BYTES);
+      const response = await socket.drainUntil(body.length);
+      socket.destroy();
+      direct.closeAllConnections();
+
+      assert.match(response.head, /^HTTP\/1\.1 200 /);
+      assert.equal(response.body.length, body.length);
+      assert.ok(response.body.equals(body), 'body bytes unchanged');
+      assert.ok(readBuffersHeld <= 1, `pending writes held ${readBuffersHeld} read buffers`);
     });
   }
 

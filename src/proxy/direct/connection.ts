@@ -7,6 +7,12 @@ import { readRequestHead, type DirectRequestHead } from './request-head.ts';
 const MAX_BUFFERED_BYTES = 64 * 1024;
 /** Bodies up to this size leave in one write with the head, copied into one string. */
 const SINGLE_WRITE_BYTES = 4 * 1024;
+/**
+ * Buffers up to this size are copied when the socket already has bytes queued, instead of being
+ * written by reference: a stalled client then holds copies of the size it was sent, not one read
+ * buffer per piece.
+ */
+const COPY_WHEN_QUEUED_BYTES = 16 * 1024;
 
 /** The listener a connection belongs to, as the connection uses it. */
 export interface DirectOwner {
@@ -101,6 +107,7 @@ export class DirectConnection implements DirectClient {
         return socket.write(typeof data === 'string' ? data : data.toString('latin1'), 'latin1');
       }
       const queued = socket.writableLength > 0 || socket.writableCorked > 0;
+      if (queued && data.length <= COPY_WHEN_QUEUED_BYTES) return socket.write(Buffer.from(data));
       const drained = socket.write(data);
       this.heldBuffer = this.encrypted ? queued : socket.writableLength > 0;
       return drained;
@@ -111,13 +118,14 @@ export class DirectConnection implements DirectClient {
       return socket.write(data + body + (last ?? ''), 'latin1');
     }
     const queued = socket.writableLength > 0 || socket.writableCorked > 0;
+    const copy = queued && typeof more !== 'string' && more.length <= COPY_WHEN_QUEUED_BYTES;
     socket.cork();
     socket.write(data, 'latin1');
-    socket.write(more, 'latin1');
+    socket.write(copy ? Buffer.from(more) : more, 'latin1');
     if (last !== undefined) socket.write(last, 'latin1');
     socket.uncork();
     this.heldBuffer =
-      typeof more !== 'string' && (this.encrypted ? queued : socket.writableLength > 0);
+      typeof more !== 'string' && !copy && (this.encrypted ? queued : socket.writableLength > 0);
     return socket.writableLength < socket.writableHighWaterMark;
   }
 

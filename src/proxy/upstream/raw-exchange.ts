@@ -10,6 +10,8 @@ import { toClientHeaders } from './response-headers.ts';
 
 /** Body pieces up to this size are copied before they are written to the client. */
 const SMALL_PIECE_BYTES = 4 * 1024;
+/** Body pieces up to this size are copied when the client socket already has bytes queued. */
+const COPY_WHEN_QUEUED_BYTES = 16 * 1024;
 
 /** Methods sent again when a reused keep-alive socket failed before any response byte. */
 export const RETRYABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
@@ -60,11 +62,15 @@ export class RawProxyExchange extends ForwardedExchange implements UpstreamReque
   onResponseData(chunk: Buffer): boolean {
     this.bytes += chunk.length;
     const res = this.res;
-    // A small piece is copied (from Node's shared pool), so the read buffer stays with the
-    // connection. A larger one left queued, or corked until the next tick, keeps pointing into it.
-    const small = chunk.length <= SMALL_PIECE_BYTES;
-    const drained = res.write(small ? Buffer.from(chunk) : chunk);
-    if (!small && res.writableLength > 0) this.connection?.giveUpReadBuffer();
+    // A small piece, or a medium one behind bytes already queued, is copied, so the read buffer
+    // stays with the connection and a stalled client holds no read buffer per piece. A larger
+    // piece left queued, or corked until the next tick, keeps pointing into the read buffer.
+    const socket = res.socket;
+    const queued = socket === null || res.writableLength > 0 || socket.writableCorked > 0;
+    const copy =
+      chunk.length <= SMALL_PIECE_BYTES || (queued && chunk.length <= COPY_WHEN_QUEUED_BYTES);
+    const drained = res.write(copy ? Buffer.from(chunk) : chunk);
+    if (!copy && res.writableLength > 0) this.connection?.giveUpReadBuffer();
     if (drained) return true;
     if (!this.waitingForDrain) {
       this.waitingForDrain = true;
