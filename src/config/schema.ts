@@ -69,12 +69,22 @@ const upstreamUrl = z.string().refine(
   (value) => {
     try {
       const url = new URL(value);
-      return (url.protocol === 'http:' || url.protocol === 'https:') && url.pathname === '/';
+      return (
+        (url.protocol === 'http:' || url.protocol === 'https:') &&
+        url.pathname === '/' &&
+        url.username === '' &&
+        url.password === '' &&
+        !value.includes('?') &&
+        !value.includes('#')
+      );
     } catch {
       return false;
     }
   },
-  { message: 'must be an http:// or https:// URL with no path, such as http://backend:8000' },
+  {
+    message:
+      'must be an http:// or https:// URL with no path, query, fragment or credentials, such as http://backend:8000',
+  },
 );
 
 const listenSchema = z

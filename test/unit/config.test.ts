@@ -21,6 +21,27 @@ describe('config', () => {
     assert.equal(config.sites[0]!.routes[0]!.stripPrefix, false);
   });
 
+  it('rejects upstream URLs with extra parts', () => {
+    for (const upstream of [
+      'http://user:pw@web:80',
+      'http://web:80?token=abc',
+      'http://web:80/?',
+      'http://web:80#x',
+      'http://web:80/api',
+    ]) {
+      const config = { sites: [{ ...minimal.sites[0], routes: [{ path: '/', upstream }] }] };
+      assert.throws(
+        () => parseConfig(config),
+        /routes\[0\]\.upstream: must be an http:\/\/ or https:\/\/ URL with no path, query, fragment or credentials/,
+        upstream,
+      );
+    }
+    const plain = {
+      sites: [{ ...minimal.sites[0], routes: [{ path: '/', upstream: 'http://web:80/' }] }],
+    };
+    assert.equal(parseConfig(plain).sites[0]!.routes[0]!.upstream, 'http://web:80/');
+  });
+
   it('returns a frozen object', () => {
     const config = parseConfig(minimal);
     assert.ok(Object.isFrozen(config));
