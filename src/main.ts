@@ -189,5 +189,7 @@ function exitOnUncaughtException(): void {
 const runDirectly =
   process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
 if (runDirectly) {
-  serveCommand(process.argv.slice(2)).then((code) => process.exit(code));
+  // `serve` is also accepted first, as the installed command and its usage text write it.
+  const args = process.argv.slice(2);
+  serveCommand(args[0] === 'serve' ? args.slice(1) : args).then((code) => process.exit(code));
 }
