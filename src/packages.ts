@@ -6,7 +6,7 @@ import type * as YamlModule from 'yaml';
 /**
  * CommonJS packages the edge needs from its start, loaded with require(). An `import` of a
  * CommonJS package from an ES module makes Node parse the package's files for their export
- * names, which keeps about 2 to 4 MB more resident for the life of the process.
+ * names, which keeps about 2 to 3 MB more resident for the life of the process.
  */
 const requirePackage = createRequire(import.meta.url);
 

@@ -13,8 +13,8 @@ const PAUSE_BETWEEN_RUNS_MS = 1_000;
 const QUICK_PAUSE_BETWEEN_RUNS_MS = 200;
 /**
  * Wait after the last run before the idle RSS is read again. V8 gives back the heap it grew under
- * load only once its allocation rate has stayed low for a while: about 27 s after the load in a
- * check of the edge by hand, and not yet after 20 s in a full run.
+ * load only once its allocation rate has stayed low for a while. In a check of the edge by hand
+ * that took about 27 s, and in a full run 20 s were not enough.
  */
 const DEFAULT_SETTLE_S = 45;
 

@@ -185,7 +185,7 @@ function renderGoals(report: RunReport, summaries: Map<string, ScenarioSummary[]
   );
 
   const idle = report.rssIdleKiB.edge;
-  // Idle is the larger of the reading after start and the one after the settle wait; the
+  // Idle is the larger of the reading after start and the one after the settle wait. The
   // reading right after the run is in the RSS table.
   const idleMiB = idle ? Math.max(idle.fresh, idle.settled) / 1024 : NaN;
   lines.push(

@@ -10,7 +10,7 @@ type Serve = ReturnType<ServeStatic>;
 
 let serveStatic: ServeStatic | undefined;
 
-/** Loads serve-static at the first static route: it adds about 9 MB that proxy-only edges never use. */
+/** Loads serve-static at the first static route, so proxy-only edges never carry its several MB. */
 function loadServeStatic(): ServeStatic {
   serveStatic ??= createRequire(import.meta.url)('serve-static') as ServeStatic;
   return serveStatic;

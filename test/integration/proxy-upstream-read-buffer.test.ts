@@ -19,10 +19,10 @@ import { createSelfSignedCertificate } from '../../src/tls/self-signed.ts';
 import { RawClient } from '../support/raw-client.ts';
 
 // Each upstream connection reads into one buffer that it reuses. The upstream here sends a body
-// of random bytes in pieces far enough apart to arrive in separate reads, and the client socket
-// is corked while they arrive: every write of a piece stays queued, as it does for a congested
-// client, and the queued pieces must still hold their own bytes when the socket is uncorked.
-// Pieces of 1000 bytes are copied before they are written, pieces of 6000 bytes are not.
+// of random bytes in pieces far enough apart to arrive in separate reads. The client socket is
+// corked (or its writes stay pending) while they arrive, so every write of a piece stays queued
+// as for a congested client. The queued pieces must still contain their own bytes when the socket
+// sends them. Pieces of 1000 bytes are always copied before they are written.
 
 const PIECES = 12;
 const PIECE_SIZES = [1000, 6000];
@@ -41,8 +41,8 @@ function close(server: net.Server): Promise<void> {
 
 /**
  * A client socket whose writes stay pending until `release()`, as on a connection whose kernel
- * buffer is full: each write holds the Buffer it was given, and its bytes are taken only when
- * it completes.
+ * buffer is full. Each write keeps the Buffer it was given, and its bytes are taken only when it
+ * completes.
  */
 class PendingSocket extends Duplex {
   readonly remoteAddress = '127.0.0.1';
@@ -258,7 +258,7 @@ describe('upstream read buffer', () => {
   }
 
   for (const path of ['direct', "Node's"] as const) {
-    it(`keeps pieces held by pending writes intact on ${path} path`, async () => {
+    it(`keeps pending-write pieces intact on ${path} path`, async () => {
       const size = 6000;
       const body = bodies.get(`/pieces-${size}`)!;
       const server = http.createServer((req, res) => {
@@ -298,7 +298,7 @@ describe('upstream read buffer', () => {
 
       // The pieces arrive in separate reads while the first write is still pending.
       await new Promise((resolve) => setTimeout(resolve, (PIECES + 1) * PIECE_GAP_MS + 150));
-      // Pieces behind a pending write are copied: at most the first holds a whole read buffer.
+      // Pieces behind a pending write are copied, so at most the first references a read buffer.
       const readBuffersHeld = socket.blocksHeld(READ_BUFFER_BYTES);
       const response = await socket.drainUntil(body.length);
       socket.destroy();

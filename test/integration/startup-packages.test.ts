@@ -112,7 +112,7 @@ describe('start-up packages', () => {
     const staticSite = await runChild(dir, await baseConfig(dir));
     const proxyConfig = await baseConfig(dir);
     proxyConfig.sites = [
-      // Port 1 on loopback: nothing answers, and no request is sent.
+      // Port 1 on loopback: nothing listens there, and no request is sent.
       {
         name: 'prod',
         hosts: ['localhost'],

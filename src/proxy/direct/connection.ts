@@ -9,7 +9,7 @@ const MAX_BUFFERED_BYTES = 64 * 1024;
 const SINGLE_WRITE_BYTES = 4 * 1024;
 /**
  * Buffers up to this size are copied when the socket already has bytes queued, instead of being
- * written by reference: a stalled client then holds copies of the size it was sent, not one read
+ * written by reference. A stalled client then keeps copies of the size it was sent, not one read
  * buffer per piece.
  */
 const COPY_WHEN_QUEUED_BYTES = 16 * 1024;

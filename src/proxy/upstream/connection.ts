@@ -20,8 +20,8 @@ export interface UpstreamRequest {
   onResponseHead(status: number, headers: string[]): boolean;
   /**
    * A piece of the decoded body; returns false when the exchange aborted the connection. `chunk`
-   * is a view of the connection's read buffer, overwritten by the next read: an exchange whose
-   * write still holds it afterwards calls `connection.giveUpReadBuffer()`.
+   * is a view of the connection's read buffer, which the next read overwrites. An exchange whose
+   * queued write still references it calls `connection.giveUpReadBuffer()`.
    */
   onResponseData(chunk: Buffer): boolean;
   onResponseEnd(): void;
@@ -140,7 +140,7 @@ export class UpstreamConnection implements ResponseSink {
   }
 
   /**
-   * Leaves the current read buffer to a write that still holds a view of it: the next read goes
+   * Leaves the current read buffer to a queued write that references it, so the next read goes
    * to a new buffer.
    */
   giveUpReadBuffer(): void {

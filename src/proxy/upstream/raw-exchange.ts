@@ -63,7 +63,7 @@ export class RawProxyExchange extends ForwardedExchange implements UpstreamReque
     this.bytes += chunk.length;
     const res = this.res;
     // A small piece, or a medium one behind bytes already queued, is copied, so the read buffer
-    // stays with the connection and a stalled client holds no read buffer per piece. A larger
+    // stays with the connection and a stalled client keeps no read buffer per piece. A larger
     // piece left queued, or corked until the next tick, keeps pointing into the read buffer.
     const socket = res.socket;
     const queued = socket === null || res.writableLength > 0 || socket.writableCorked > 0;
