@@ -189,7 +189,8 @@ function exitOnUncaughtException(): void {
 const runDirectly =
   process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
 if (runDirectly) {
-  // `serve` is also accepted first, as the installed command and its usage text write it.
+  // `serve` and `help` are also accepted first, as the installed command takes them.
   const args = process.argv.slice(2);
-  serveCommand(args[0] === 'serve' ? args.slice(1) : args).then((code) => process.exit(code));
+  const serveArgs = args[0] === 'serve' ? args.slice(1) : args[0] === 'help' ? ['--help'] : args;
+  serveCommand(serveArgs).then((code) => process.exit(code));
 }

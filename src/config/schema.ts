@@ -65,18 +65,18 @@ const hostName = z
     message: 'must be a DNS host name such as app.example.com',
   });
 
+/**
+ * `http://` or `https://`, a host with an optional port, and at most a trailing slash: no
+ * credentials, path, query, fragment, backslash or white space, which URL parsing would drop or
+ * normalise silently.
+ */
+const UPSTREAM_ORIGIN = /^https?:\/\/[^\s/?#@\\]+\/?$/;
+
 const upstreamUrl = z.string().refine(
   (value) => {
     try {
       const url = new URL(value);
-      return (
-        (url.protocol === 'http:' || url.protocol === 'https:') &&
-        url.pathname === '/' &&
-        url.username === '' &&
-        url.password === '' &&
-        !value.includes('?') &&
-        !value.includes('#')
-      );
+      return UPSTREAM_ORIGIN.test(value) && url.pathname === '/' && url.port !== '0';
     } catch {
       return false;
     }

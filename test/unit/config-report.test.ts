@@ -18,19 +18,17 @@ describe('config report of the edge process', () => {
 
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('accepts serve as the first argument', () => {
-    const result = spawnSync(
-      process.execPath,
-      ['--import', 'tsx', 'src/main.ts', 'serve', '--help'],
-      {
+  for (const args of [['serve', '--help'], ['help']]) {
+    it(`prints the usage for ${args.join(' ')}`, () => {
+      const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
         encoding: 'utf8',
         timeout: 60_000,
-      },
-    );
+      });
 
-    assert.equal(result.status, 0, result.stderr);
-    assert.match(result.stdout, /^usage: caliente-edge serve \[--config FILE\]/);
-  });
+      assert.equal(result.status, 0, result.stderr);
+      assert.match(result.stdout, /^usage: caliente-edge serve \[--config FILE\]/);
+    });
+  }
 
   it('lists every late problem once on stderr', () => {
     const file = path.join(dir, 'edge.yml');

@@ -28,6 +28,15 @@ describe('config', () => {
       'http://web:80/?',
       'http://web:80#x',
       'http://web:80/api',
+      'http://@web:80',
+      'http://web:80/.',
+      'http://web:80/%2e',
+      'http://web:80\\',
+      'http:web:80',
+      'http:/web:80',
+      ' http://web:80',
+      'http://we\tb:80',
+      'http://web:0',
     ]) {
       const config = { sites: [{ ...minimal.sites[0], routes: [{ path: '/', upstream }] }] };
       assert.throws(
@@ -36,10 +45,15 @@ describe('config', () => {
         upstream,
       );
     }
-    const plain = {
-      sites: [{ ...minimal.sites[0], routes: [{ path: '/', upstream: 'http://web:80/' }] }],
-    };
-    assert.equal(parseConfig(plain).sites[0]!.routes[0]!.upstream, 'http://web:80/');
+    for (const upstream of [
+      'http://web:80/',
+      'https://web',
+      'http://[::1]:8000',
+      'http://10.0.0.5',
+    ]) {
+      const plain = { sites: [{ ...minimal.sites[0], routes: [{ path: '/', upstream }] }] };
+      assert.equal(parseConfig(plain).sites[0]!.routes[0]!.upstream, upstream);
+    }
   });
 
   it('returns a frozen object', () => {
