@@ -14,7 +14,7 @@ const QUICK_PAUSE_BETWEEN_RUNS_MS = 200;
 /**
  * Wait after the last run before the idle RSS is read again. V8 gives back the heap it grew under
  * load only once its allocation rate has stayed low for a while. In a check of the edge by hand
- * that took about 27 s, and in a full run 20 s were not enough.
+ * that took about 27 s; after a full run it had not happened 45 s later.
  */
 const DEFAULT_SETTLE_S = 45;
 
