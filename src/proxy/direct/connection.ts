@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { ExchangeLog } from '../exchange.ts';
+import { COPY_WHEN_QUEUED_BYTES } from '../upstream/connection.ts';
 import { DirectExchange, type DirectClient, type DirectRoute } from './exchange.ts';
 import { readRequestHead, type DirectRequestHead } from './request-head.ts';
 
@@ -7,12 +8,6 @@ import { readRequestHead, type DirectRequestHead } from './request-head.ts';
 const MAX_BUFFERED_BYTES = 64 * 1024;
 /** Bodies up to this size leave in one write with the head, copied into one string. */
 const SINGLE_WRITE_BYTES = 4 * 1024;
-/**
- * Buffers up to this size are copied when the socket already has bytes queued, instead of being
- * written by reference. A stalled client then keeps copies of the size it was sent, not one read
- * buffer per piece.
- */
-const COPY_WHEN_QUEUED_BYTES = 16 * 1024;
 
 /** The listener a connection belongs to, as the connection uses it. */
 export interface DirectOwner {

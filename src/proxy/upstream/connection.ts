@@ -56,6 +56,12 @@ const CLOSED_CODE = 'EDGE_UPSTREAM_CLOSED';
 
 /** Size of each connection's read buffer, as Node's own reads use. */
 const READ_BUFFER_BYTES = 64 * 1024;
+/**
+ * Body pieces up to this size are copied, not written by reference, when the client socket
+ * already has bytes queued. A stalled client then keeps copies of the size it was sent, not one
+ * read buffer per piece.
+ */
+export const COPY_WHEN_QUEUED_BYTES = 16 * 1024;
 
 const CONNECTING = 0;
 const ACTIVE = 1;

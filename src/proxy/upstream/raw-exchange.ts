@@ -2,7 +2,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { upstreamFailure } from '../errors.ts';
 import { exchangeOf, ForwardedExchange, type ExchangeLog } from '../exchange.ts';
 import type { ForwardRequest } from '../forwarder.ts';
-import type { UpstreamConnection, UpstreamRequest } from './connection.ts';
+import {
+  COPY_WHEN_QUEUED_BYTES,
+  type UpstreamConnection,
+  type UpstreamRequest,
+} from './connection.ts';
 import { failExchange } from './failure.ts';
 import type { UpstreamPool } from './pool.ts';
 import { requestHead } from './request-head.ts';
@@ -10,8 +14,6 @@ import { toClientHeaders } from './response-headers.ts';
 
 /** Body pieces up to this size are copied before they are written to the client. */
 const SMALL_PIECE_BYTES = 4 * 1024;
-/** Body pieces up to this size are copied when the client socket already has bytes queued. */
-const COPY_WHEN_QUEUED_BYTES = 16 * 1024;
 
 /** Methods sent again when a reused keep-alive socket failed before any response byte. */
 export const RETRYABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
