@@ -190,7 +190,8 @@ const runDirectly =
   process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
 if (runDirectly) {
   // `serve` and `help` are also accepted first, as the installed command takes them.
-  const args = process.argv.slice(2);
-  const serveArgs = args[0] === 'serve' ? args.slice(1) : args[0] === 'help' ? ['--help'] : args;
-  serveCommand(serveArgs).then((code) => process.exit(code));
+  let args = process.argv.slice(2);
+  if (args[0] === 'serve') args = args.slice(1);
+  else if (args[0] === 'help') args = ['--help'];
+  serveCommand(args).then((code) => process.exit(code));
 }

@@ -7,7 +7,9 @@ import { Duplex } from 'node:stream';
 import { afterEach, before, beforeEach, describe, it } from 'node:test';
 import pino from 'pino';
 import type { SiteConfig } from '../../src/config/schema.ts';
+import type { DirectRoute } from '../../src/proxy/direct/exchange.ts';
 import { DirectPath } from '../../src/proxy/direct/path.ts';
+import type { DirectRequestHead } from '../../src/proxy/direct/request-head.ts';
 import { ExchangeLog } from '../../src/proxy/exchange.ts';
 import type { CompiledRoute } from '../../src/proxy/router.ts';
 import { UpstreamPool } from '../../src/proxy/upstream/pool.ts';
@@ -27,6 +29,8 @@ import { RawClient } from '../support/raw-client.ts';
 const PIECES = 12;
 const PIECE_SIZES = [1000, 6000];
 const PIECE_GAP_MS = 8;
+/** Time by which the upstream has sent every piece and the edge has read them. */
+const PIECES_READ_MS = (PIECES + 1) * PIECE_GAP_MS + 150;
 /** Size of an upstream connection's read buffer. */
 const READ_BUFFER_BYTES = 64 * 1024;
 const HEAD_PART = `X-Part: ${'p'.repeat(300)}`;
@@ -193,7 +197,35 @@ describe('upstream read buffer', () => {
 
   /** Uncorks `socket` once the upstream has sent every piece and the edge has read them. */
   function uncorkLater(socket: net.Socket): void {
-    setTimeout(() => socket.uncork(), (PIECES + 1) * PIECE_GAP_MS + 150);
+    setTimeout(() => socket.uncork(), PIECES_READ_MS);
+  }
+
+  /** Routes a request head to the upstream on the direct path. */
+  function directRoute(head: DirectRequestHead): DirectRoute {
+    return {
+      route,
+      target,
+      pool,
+      requestHead: requestHead(head.method, head.url, ['host', 'upstream.test']),
+      reqId: 'req-1',
+      client: '127.0.0.1',
+      host: 'app.test',
+      hsts: undefined,
+    };
+  }
+
+  /** Proxies a request of Node's HTTP server to the upstream over the raw client. */
+  function proxyOnNodePath(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const request = {
+      target,
+      route,
+      host: 'app.test',
+      path: req.url!,
+      headers: ['host', 'upstream.test'],
+      bodyLength: 0,
+      hsts: undefined,
+    };
+    new RawProxyExchange(req, res, log, 'req-1', '127.0.0.1', request, pool).dispatch();
   }
 
   for (const size of PIECE_SIZES) {
@@ -210,16 +242,7 @@ describe('upstream read buffer', () => {
           router: (head, socket) => {
             socket.cork();
             uncorkLater(socket);
-            return {
-              route,
-              target,
-              pool,
-              requestHead: requestHead(head.method, head.url, ['host', 'upstream.test']),
-              reqId: 'req-1',
-              client: '127.0.0.1',
-              host: 'app.test',
-              hsts: undefined,
-            };
+            return directRoute(head);
           },
         });
         direct.attach(server, secure);
@@ -237,16 +260,7 @@ describe('upstream read buffer', () => {
       const server = http.createServer((req, res) => {
         res.socket!.cork();
         uncorkLater(res.socket!);
-        const request = {
-          target,
-          route,
-          host: 'app.test',
-          path: req.url!,
-          headers: ['host', 'upstream.test'],
-          bodyLength: 0,
-          hsts: undefined,
-        };
-        new RawProxyExchange(req, res, log, 'req-1', '127.0.0.1', request, pool).dispatch();
+        proxyOnNodePath(req, res);
       });
 
       const response = await fetchThrough(server, `/pieces-${size}`);
@@ -261,35 +275,12 @@ describe('upstream read buffer', () => {
     it(`keeps pending-write pieces intact on ${path} path`, async () => {
       const size = 6000;
       const body = bodies.get(`/pieces-${size}`)!;
-      const server = http.createServer((req, res) => {
-        const request = {
-          target,
-          route,
-          host: 'app.test',
-          path: req.url!,
-          headers: ['host', 'upstream.test'],
-          bodyLength: 0,
-          hsts: undefined,
-        };
-        new RawProxyExchange(req, res, log, 'req-1', '127.0.0.1', request, pool).dispatch();
-      });
+      const server = http.createServer(proxyOnNodePath);
       const direct = new DirectPath({
         log,
         firstRequestMs: 5_000,
         keepAliveMs: 1_000,
-        router: (head) =>
-          path !== 'direct'
-            ? undefined
-            : {
-                route,
-                target,
-                pool,
-                requestHead: requestHead(head.method, head.url, ['host', 'upstream.test']),
-                reqId: 'req-1',
-                client: '127.0.0.1',
-                host: 'app.test',
-                hsts: undefined,
-              },
+        router: (head) => (path === 'direct' ? directRoute(head) : undefined),
       });
       direct.attach(server, false);
       const socket = new PendingSocket();
@@ -297,7 +288,7 @@ describe('upstream read buffer', () => {
       socket.push(`GET /pieces-${size} HTTP/1.1\r\nHost: app.test\r\n\r\n`);
 
       // The pieces arrive in separate reads while the first write is still pending.
-      await new Promise((resolve) => setTimeout(resolve, (PIECES + 1) * PIECE_GAP_MS + 150));
+      await new Promise((resolve) => setTimeout(resolve, PIECES_READ_MS));
       // Pieces behind a pending write are copied, so at most the first references a read buffer.
       const readBuffersHeld = socket.blocksHeld(READ_BUFFER_BYTES);
       const response = await socket.drainUntil(body.length);
@@ -312,18 +303,7 @@ describe('upstream read buffer', () => {
   }
 
   it('keeps a head split across reads', async () => {
-    const server = http.createServer((req, res) => {
-      const request = {
-        target,
-        route,
-        host: 'app.test',
-        path: req.url!,
-        headers: ['host', 'upstream.test'],
-        bodyLength: 0,
-        hsts: undefined,
-      };
-      new RawProxyExchange(req, res, log, 'req-1', '127.0.0.1', request, pool).dispatch();
-    });
+    const server = http.createServer(proxyOnNodePath);
 
     const response = await fetchThrough(server, '/split-head');
     assert.equal(response.status, 200);
