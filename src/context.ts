@@ -1,5 +1,6 @@
 import type { EdgeConfig, SiteConfig } from './config/schema.ts';
 import type { EdgeApi } from './edge-api.ts';
+import type { IdleCollector } from './idle-collector.ts';
 import type { Logger } from './log.ts';
 import type { RouteStats } from './stats.ts';
 import type { ContainerStatus, DeployRecord, UpstreamStatus } from './status.ts';
@@ -48,4 +49,6 @@ export interface EdgeContext {
   deploys?: DeployService;
   health?: HealthMonitor;
   networkGuard?: NetworkGuard;
+  /** Full garbage collections once a load is over. */
+  idleCollector?: IdleCollector;
 }

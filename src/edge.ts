@@ -10,6 +10,7 @@ import { createDeployService } from './deploy/index.ts';
 import { createHealthMonitor } from './health/index.ts';
 import { registerAdminRoutes } from './admin/index.ts';
 import { createNetworkGuard } from './network-guard.ts';
+import { fullCollector, IdleCollector } from './idle-collector.ts';
 
 export interface RunningEdge {
   context: EdgeContext;
@@ -18,8 +19,17 @@ export interface RunningEdge {
   stop(): Promise<void>;
 }
 
+export interface StartEdgeOptions {
+  /** Interval of the idle collector's CPU check; tests shorten it. */
+  idleCheckIntervalMs?: number;
+}
+
 /** Builds every module from `config` and starts the listeners. */
-export async function startEdge(config: EdgeConfig, logger: Logger): Promise<RunningEdge> {
+export async function startEdge(
+  config: EdgeConfig,
+  logger: Logger,
+  options: StartEdgeOptions = {},
+): Promise<RunningEdge> {
   const context: EdgeContext = {
     config,
     logger,
@@ -43,11 +53,18 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
   await servers.listen();
   // After listen: the CA validates the first orders through the port-80 listener.
   await context.certificates.start();
+  context.idleCollector = new IdleCollector({
+    logger: logger.child({ module: 'memory' }),
+    collect: fullCollector(),
+    intervalMs: options.idleCheckIntervalMs,
+  });
+  context.idleCollector.start();
 
   return {
     context,
     servers,
     async stop() {
+      context.idleCollector?.stop();
       await servers.close(config.timeouts.shutdownGraceMs);
       await context.health?.stop();
       await context.deploys?.stop();

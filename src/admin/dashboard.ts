@@ -47,8 +47,18 @@ function edgeSection(report: StatusReport, view: DashboardView): Html {
     </div>
     <p class="muted">
       Started ${formatTime(edge.startedAt, view.now)}, ${edge.requestsTotal} requests since.
+      ${idleCollectionNote(edge, view)}
     </p>
   </section>`;
+}
+
+function idleCollectionNote(edge: StatusReport['edge'], view: DashboardView): Html | string {
+  const { lastIdleCollectionAt: at, lastIdleCollectionFreedBytes: freed } = edge.memory;
+  if (at === null) return '';
+
+  const given = formatBytes(Math.max(0, freed ?? 0));
+  return html`Last garbage collection after a load ${formatTime(at, view.now)}, ${given} of RSS
+  given back.`;
 }
 
 function sitesSection(report: StatusReport, view: DashboardView): Html {

@@ -62,6 +62,7 @@ export async function buildStatusReport(sources: StatusSources): Promise<StatusR
 function edgeSection(context: EdgeContext, sampler: EdgeSampler, now: number): EdgeSection {
   const memory = process.memoryUsage();
   const delay = sampler.eventLoopDelay();
+  const idle = context.idleCollector?.status();
   return {
     version: EDGE_VERSION,
     startedAt: new Date(context.startedAt).toISOString(),
@@ -70,6 +71,11 @@ function edgeSection(context: EdgeContext, sampler: EdgeSampler, now: number): E
       rssBytes: memory.rss,
       heapUsedBytes: memory.heapUsed,
       heapTotalBytes: memory.heapTotal,
+      idleCollections: idle?.collections ?? 0,
+      lastIdleCollectionAt: idle?.latest ? new Date(idle.latest.at).toISOString() : null,
+      lastIdleCollectionFreedBytes: idle?.latest
+        ? idle.latest.rssBefore - idle.latest.rssAfter
+        : null,
     },
     eventLoopDelayMs: { mean: delay.meanMs, p50: delay.p50Ms, p99: delay.p99Ms, max: delay.maxMs },
     ...sampler.rates(),

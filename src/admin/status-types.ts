@@ -18,7 +18,16 @@ export interface EdgeSection {
   version: string;
   startedAt: string;
   uptimeS: number;
-  memory: { rssBytes: number; heapUsedBytes: number; heapTotalBytes: number };
+  memory: {
+    rssBytes: number;
+    heapUsedBytes: number;
+    heapTotalBytes: number;
+    /** Full garbage collections run once a load was over. */
+    idleCollections: number;
+    lastIdleCollectionAt: string | null;
+    /** RSS the latest of them gave back; negative when the RSS grew meanwhile. */
+    lastIdleCollectionFreedBytes: number | null;
+  };
   eventLoopDelayMs: { mean: number; p50: number; p99: number; max: number };
   requestsTotal: number;
   requestsPerSecond: number;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { registerAdminRoutes, type StatusReport } from '../../src/admin/index.ts';
+import { IdleCollector } from '../../src/idle-collector.ts';
 import {
   AdminClient,
   bareContext,
@@ -67,7 +68,14 @@ const STATUS_SHAPE: ShapeObject = {
     version: 'string',
     startedAt: 'string',
     uptimeS: 'number',
-    memory: { rssBytes: 'number', heapUsedBytes: 'number', heapTotalBytes: 'number' },
+    memory: {
+      rssBytes: 'number',
+      heapUsedBytes: 'number',
+      heapTotalBytes: 'number',
+      idleCollections: 'number',
+      lastIdleCollectionAt: 'string|null',
+      lastIdleCollectionFreedBytes: 'number|null',
+    },
     eventLoopDelayMs: { mean: 'number', p50: 'number', p99: 'number', max: 'number' },
     requestsTotal: 'number',
     requestsPerSecond: 'number',
@@ -260,6 +268,39 @@ describe('admin status JSON', () => {
     assert.match(page.text, /Docker not configured/);
     assert.match(page.text, /Deploys not configured/);
     assert.match(page.text, /Health checks not configured/);
+  });
+
+  it('reports the memory given back after the latest load', async () => {
+    const context = fullContext();
+    let rss = 90 * 1024 * 1024;
+    let cpuMicros = 0;
+    let now = Date.now();
+    context.idleCollector = new IdleCollector({
+      logger: context.logger,
+      collect: () => (rss -= 12 * 1024 * 1024),
+      cpuMicros: () => cpuMicros,
+      now: () => now,
+      memory: () => ({ heapTotal: rss / 4, rss }),
+    });
+    const before = await fetchStatus(context);
+    assert.equal(before.status.edge.memory.idleCollections, 0);
+    assert.equal(before.status.edge.memory.lastIdleCollectionAt, null);
+    assert.equal(before.status.edge.memory.lastIdleCollectionFreedBytes, null);
+    assert.doesNotMatch(before.page.text, /given back/);
+
+    context.idleCollector.start();
+    context.idleCollector.stop();
+    cpuMicros += 1_000_000;
+    now += 5_000;
+    context.idleCollector.check();
+    now += 5_000;
+    context.idleCollector.check();
+    const { status, page } = await fetchStatus(context);
+
+    assert.equal(status.edge.memory.idleCollections, 1);
+    assert.equal(status.edge.memory.lastIdleCollectionAt, new Date(now).toISOString());
+    assert.equal(status.edge.memory.lastIdleCollectionFreedBytes, 12 * 1024 * 1024);
+    assert.match(page.text, /12(\.0)? MiB of RSS\s+given back/);
   });
 
   it('reports a failing Docker daemon instead of failing', async () => {
