@@ -10,8 +10,8 @@ export const IDLE_CHECK_INTERVAL_MS = 5_000;
  */
 export const BUSY_CPU_SHARE = 0.02;
 /**
- * Full collections after each busy period. The second one runs an interval after the first and
- * sees a low allocation rate, so V8 also gives back the young generation it grew under load.
+ * Full collections after each busy period, one per quiet interval. The second one also frees
+ * what was still in use at the first, such as idle upstream connections that closed since.
  */
 export const COLLECTIONS_AFTER_LOAD = 2;
 

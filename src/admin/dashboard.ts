@@ -56,8 +56,8 @@ function idleCollectionNote(edge: StatusReport['edge'], view: DashboardView): Ht
   const { lastIdleCollectionAt: at, lastIdleCollectionFreedBytes: freed } = edge.memory;
   if (at === null) return '';
 
-  const given = formatBytes(Math.max(0, freed ?? 0));
-  return html`Last garbage collection after a load ${formatTime(at, view.now)}, ${given} of RSS
+  const freedText = formatBytes(Math.max(0, freed ?? 0));
+  return html`Last garbage collection after a load ${formatTime(at, view.now)}, ${freedText} of RSS
   given back.`;
 }
 
