@@ -55,6 +55,7 @@ export class IdleCollector {
   private lastCpu = 0;
   private lastAt = 0;
   private pending = 0;
+  private collectedLastCheck = false;
   private count = 0;
   private latest: IdleCollection | undefined;
 
@@ -94,8 +95,12 @@ export class IdleCollector {
     const share = (cpu - this.lastCpu) / 1000 / elapsedMs;
     this.lastCpu = cpu;
     this.lastAt = at;
+    const followsCollection = this.collectedLastCheck;
+    this.collectedLastCheck = false;
 
-    if (share > BUSY_CPU_SHARE) {
+    // V8 sweeps and unmaps on its own threads after a collection returns, and with a heap of
+    // hundreds of MiB that CPU time alone passed the busy share, so it never counts as load.
+    if (share > BUSY_CPU_SHARE && !followsCollection) {
       this.pending = COLLECTIONS_AFTER_LOAD;
       return;
     }
@@ -103,6 +108,7 @@ export class IdleCollector {
 
     this.pending--;
     this.runCollection();
+    this.collectedLastCheck = true;
     // The collection's own CPU time belongs to no interval, so it can never count as load.
     this.lastCpu = this.cpuMicros();
   }

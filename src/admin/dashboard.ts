@@ -57,7 +57,7 @@ function idleCollectionNote(edge: StatusReport['edge'], view: DashboardView): Ht
   if (at === null) return '';
 
   const freedText = formatBytes(Math.max(0, freed ?? 0));
-  return html`Last garbage collection after a load ${formatTime(at, view.now)}, ${freedText} of RSS
+  return html`Last garbage collection after a load ${formatTime(at, view.now)}, ${freedText} of heap
   given back.`;
 }
 

@@ -74,7 +74,7 @@ function edgeSection(context: EdgeContext, sampler: EdgeSampler, now: number): E
       idleCollections: idle?.collections ?? 0,
       lastIdleCollectionAt: idle?.latest ? new Date(idle.latest.at).toISOString() : null,
       lastIdleCollectionFreedBytes: idle?.latest
-        ? idle.latest.rssBefore - idle.latest.rssAfter
+        ? idle.latest.heapTotalBefore - idle.latest.heapTotalAfter
         : null,
     },
     eventLoopDelayMs: { mean: delay.meanMs, p50: delay.p50Ms, p99: delay.p99Ms, max: delay.maxMs },

@@ -25,7 +25,10 @@ export interface EdgeSection {
     /** Full garbage collections run once a load was over. */
     idleCollections: number;
     lastIdleCollectionAt: string | null;
-    /** RSS the latest of them gave back; negative when the RSS grew meanwhile. */
+    /**
+     * V8 heap the latest of them gave back. The RSS falls by more, but only after V8's threads
+     * unmap the pages, so it cannot be read when the collection returns.
+     */
     lastIdleCollectionFreedBytes: number | null;
   };
   eventLoopDelayMs: { mean: number; p50: number; p99: number; max: number };

@@ -68,14 +68,12 @@ describe('idle collector', () => {
 
   it('starts over after each load', () => {
     const fake = fakeCollector();
-    fake.tick(0.5);
-    fake.tick(0);
-    fake.tick(0.5);
-    fake.tick(0);
-    fake.tick(0);
-    fake.tick(0);
+    for (let load = 0; load < 3; load++) {
+      fake.tick(0.5);
+      for (let i = 0; i < 4; i++) fake.tick(0);
+    }
 
-    assert.equal(fake.collections(), 3);
+    assert.equal(fake.collections(), 6);
   });
 
   it('does not count its own collections as load', () => {
@@ -84,6 +82,29 @@ describe('idle collector', () => {
     for (let i = 0; i < 10; i++) fake.tick(0);
 
     assert.equal(fake.collections(), 2);
+  });
+
+  it('ignores V8 background work after a collection', () => {
+    const fake = fakeCollector();
+    fake.tick(0.5);
+    fake.tick(0);
+    fake.tick(0.3);
+    fake.tick(0.3);
+    for (let i = 0; i < 10; i++) fake.tick(0);
+
+    assert.equal(fake.collections(), 2);
+  });
+
+  it('counts load in the second interval after a collection', () => {
+    const fake = fakeCollector();
+    fake.tick(0.5);
+    fake.tick(0);
+    fake.tick(0);
+    fake.tick(0);
+    fake.tick(0.5);
+    fake.tick(0);
+
+    assert.equal(fake.collections(), 3);
   });
 
   it('reports the latest collection with the memory before and after', () => {
