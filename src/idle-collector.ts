@@ -98,8 +98,8 @@ export class IdleCollector {
     const followsCollection = this.collectedLastCheck;
     this.collectedLastCheck = false;
 
-    // V8 sweeps and unmaps on its own threads after a collection returns, and with a heap of
-    // hundreds of MiB that CPU time alone passed the busy share, so it never counts as load.
+    // V8 sweeps and unmaps on its own threads after a collection returns. With a heap of hundreds
+    // of MiB that CPU time alone passed the busy share, so the interval after one never arms.
     if (share > BUSY_CPU_SHARE && !followsCollection) {
       this.pending = COLLECTIONS_AFTER_LOAD;
       return;
