@@ -50,7 +50,7 @@ async function startEdgeProcess(workDir: string): Promise<EdgeProcess> {
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
     await waitUntil(() => httpsPort !== 0 || child.exitCode !== null, 30_000, 'the edge to listen');
-    if (httpsPort === 0) throw new Error(`edge exited: ${printed.join('\n')}`);
+    if (httpsPort === 0) throw new Error(`edge exited before listening: ${printed.join('\n')}`);
   } catch (error) {
     child.kill('SIGKILL');
     throw error;

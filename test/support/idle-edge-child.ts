@@ -1,7 +1,7 @@
 // Runs a real edge in a process of its own, so that only the edge's own CPU time reaches its idle
 // collector, not that of the test process driving the load.
 // Usage: node --import tsx test/support/idle-edge-child.ts WORK_DIR CHECK_INTERVAL_MS
-// Prints one JSON line `{"ready":true,"httpsPort":N}` once listening; every other stdout line is a
+// Prints one JSON line `{"ready":true,"httpsPort":N}` once listening. Every other stdout line is a
 // debug log line of the edge. Stops on SIGTERM.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
