@@ -1,15 +1,16 @@
 # caliente-edge image.
 #
-# Production build (needs npm in BUILD_IMAGE, which the default node image has):
+# Production build (needs npm and a C compiler in BUILD_IMAGE, which the default node image has):
 #   docker build -t caliente-edge .
 #
 # Build from files compiled outside Docker, for a base image without npm (the test suite uses
 # this with a locally imported base): put dist/ and the production-only node_modules/ in the
-# context, then
+# context (with the addon in native/build, from scripts/build-native.sh), then
 #   docker build --build-arg BASE_IMAGE=... --build-arg APP_FILES=prebuilt -t caliente-edge .
 # Both paths end in the same runtime stage.
 ARG BASE_IMAGE=node:20-bookworm-slim
-ARG BUILD_IMAGE=${BASE_IMAGE}
+# The full node image, unlike the slim one, has the C compiler for the malloc_trim addon.
+ARG BUILD_IMAGE=node:20-bookworm
 # Stage whose /out tree the runtime copies: build (compile here) or prebuilt (from the context).
 ARG APP_FILES=build
 
@@ -19,14 +20,18 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY native/malloc-trim.c ./native/
+COPY scripts/build-native.sh ./scripts/
 RUN npm run build \
+  && bash scripts/build-native.sh \
   && npm prune --omit=dev --no-audit --no-fund --ignore-scripts \
   && mkdir -p /out/app /out/data/certs /out/data/state \
-  && mv dist node_modules /out/app/
+  && mv dist node_modules native /out/app/
 
 FROM scratch AS prebuilt
 COPY dist /out/app/dist
 COPY node_modules /out/app/node_modules
+COPY native /out/app/native
 COPY data /out/data
 
 # BuildKit builds only the stage named here, so the other one costs nothing.
@@ -44,6 +49,8 @@ COPY bin ./bin
 COPY demo ./demo
 COPY --from=app /out/app/node_modules ./node_modules
 COPY --from=app /out/app/dist ./dist
+# native/build/malloc-trim.node: returns the memory glibc freed to the system after a load.
+COPY --from=app /out/app/native ./native
 # Certificates and deploy state: the only paths the edge writes. Named volumes mounted here
 # start with this owner.
 COPY --from=app --chown=1000:1000 /out/data /var/lib/caliente-edge

@@ -2,7 +2,8 @@
 # Installs the Debian packages the test suite and the benchmark use. Idempotent.
 set -euo pipefail
 packages=(docker.io pebble busybox-static docker-registry chromium openssl curl iptables
-  iproute2 netcat-openbsd postgresql-client postgresql wrk nginx-light haproxy caddy docker-compose)
+  iproute2 netcat-openbsd postgresql-client postgresql wrk nginx-light haproxy caddy docker-compose
+  gcc libc6-dev)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

@@ -11,6 +11,7 @@ import { createHealthMonitor } from './health/index.ts';
 import { registerAdminRoutes } from './admin/index.ts';
 import { createNetworkGuard } from './network-guard.ts';
 import { fullCollector, IdleCollector } from './idle-collector.ts';
+import { loadMallocTrim, type MallocTrimLoad } from './malloc-trim.ts';
 
 export interface RunningEdge {
   context: EdgeContext;
@@ -22,6 +23,8 @@ export interface RunningEdge {
 export interface StartEdgeOptions {
   /** Interval of the idle collector's CPU check; tests shorten it. */
   idleCheckIntervalMs?: number;
+  /** The malloc_trim addon, loaded from native/build when not given. */
+  mallocTrim?: MallocTrimLoad;
 }
 
 /** Builds every module from `config` and starts the listeners. */
@@ -53,9 +56,18 @@ export async function startEdge(
   await servers.listen();
   // After listen: the CA validates the first orders through the port-80 listener.
   await context.certificates.start();
+  const memoryLogger = logger.child({ module: 'memory' });
+  const mallocTrim = options.mallocTrim ?? loadMallocTrim();
+  if (mallocTrim.trim === undefined) {
+    memoryLogger.info(
+      { reason: mallocTrim.reason },
+      'running without malloc_trim: memory glibc frees after a load stays resident',
+    );
+  }
   context.idleCollector = new IdleCollector({
-    logger: logger.child({ module: 'memory' }),
+    logger: memoryLogger,
     collect: fullCollector(),
+    trim: mallocTrim.trim,
     intervalMs: options.idleCheckIntervalMs,
   });
   context.idleCollector.start();

@@ -23,12 +23,19 @@ export interface IdleCollection {
   heapTotalAfter: number;
   rssBefore: number;
   rssAfter: number;
+  /** Whether malloc_trim gave memory back to the system, or null when the edge runs without it. */
+  mallocTrimReleased: boolean | null;
 }
 
 export interface IdleCollectorOptions {
   logger: Logger;
   /** Runs one full garbage collection. */
   collect: () => void;
+  /**
+   * Returns the C library's free memory to the system after each collection (glibc's malloc_trim),
+   * and reports whether there was any.
+   */
+  trim?: () => boolean;
   intervalMs?: number;
   /** CPU time the process used so far, in microseconds. */
   cpuMicros?: () => number;
@@ -47,6 +54,7 @@ export interface IdleCollectorOptions {
 export class IdleCollector {
   private readonly logger: Logger;
   private readonly collect: () => void;
+  private trim: (() => boolean) | undefined;
   private readonly intervalMs: number;
   private readonly cpuMicros: () => number;
   private readonly now: () => number;
@@ -62,6 +70,7 @@ export class IdleCollector {
   constructor(options: IdleCollectorOptions) {
     this.logger = options.logger;
     this.collect = options.collect;
+    this.trim = options.trim;
     this.intervalMs = options.intervalMs ?? IDLE_CHECK_INTERVAL_MS;
     this.cpuMicros = options.cpuMicros ?? cpuMicrosOfProcess;
     this.now = options.now ?? Date.now;
@@ -82,9 +91,9 @@ export class IdleCollector {
     this.timer = undefined;
   }
 
-  /** Collections run since start, and the latest one. */
-  status(): { collections: number; latest: IdleCollection | undefined } {
-    return { collections: this.count, latest: this.latest };
+  /** Collections run since start, the latest one, and whether malloc_trim follows each. */
+  status(): { collections: number; latest: IdleCollection | undefined; mallocTrim: boolean } {
+    return { collections: this.count, latest: this.latest, mallocTrim: this.trim !== undefined };
   }
 
   /** Measures the CPU share of the interval that just ended, and collects when one is due. */
@@ -124,6 +133,9 @@ export class IdleCollector {
       return;
     }
 
+    // After the collection, so the buffers it collected are free in glibc's heaps. What V8's threads
+    // free later is returned by the next collection's trim.
+    const mallocTrimReleased = this.runTrim();
     const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
     const after = this.memory();
     this.count++;
@@ -134,8 +146,21 @@ export class IdleCollector {
       heapTotalAfter: after.heapTotal,
       rssBefore: before.rss,
       rssAfter: after.rss,
+      mallocTrimReleased,
     };
     this.logger.debug({ ...this.latest, remaining: this.pending }, 'collected garbage after load');
+  }
+
+  /** Runs malloc_trim when the edge has it. After a failure, later collections run without it. */
+  private runTrim(): boolean | null {
+    if (this.trim === undefined) return null;
+    try {
+      return this.trim();
+    } catch (err) {
+      this.logger.warn({ err }, 'malloc_trim failed; later idle collections run without it');
+      this.trim = undefined;
+      return null;
+    }
   }
 }
 

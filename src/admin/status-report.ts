@@ -76,6 +76,7 @@ function edgeSection(context: EdgeContext, sampler: EdgeSampler, now: number): E
       lastIdleCollectionFreedBytes: idle?.latest
         ? idle.latest.heapTotalBefore - idle.latest.heapTotalAfter
         : null,
+      mallocTrim: idle?.mallocTrim ?? false,
     },
     eventLoopDelayMs: { mean: delay.meanMs, p50: delay.p50Ms, p99: delay.p99Ms, max: delay.maxMs },
     ...sampler.rates(),

@@ -30,6 +30,8 @@ export interface EdgeSection {
      * unmap the pages, so it cannot be read when the collection returns.
      */
     lastIdleCollectionFreedBytes: number | null;
+    /** Whether glibc's malloc_trim follows each idle collection (the addon loaded). */
+    mallocTrim: boolean;
   };
   eventLoopDelayMs: { mean: number; p50: number; p99: number; max: number };
   requestsTotal: number;

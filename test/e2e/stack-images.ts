@@ -51,6 +51,13 @@ export async function buildEdgeImage(work: string, tag: string): Promise<void> {
       cwd: REPO,
     },
   );
+  await sh(
+    'bash',
+    [path.join(REPO, 'scripts/build-native.sh'), path.join(context, 'native/build')],
+    {
+      cwd: REPO,
+    },
+  );
   for (const file of ['package.json', 'package-lock.json', 'bin', 'demo', 'node_modules']) {
     await cp(path.join(REPO, file), path.join(context, file), { recursive: true });
   }
@@ -68,6 +75,8 @@ export async function buildEdgeImage(work: string, tag: string): Promise<void> {
     path.join(REPO, 'Dockerfile'),
     '--build-arg',
     'BASE_IMAGE=edge-test/node-base:20',
+    '--build-arg',
+    'BUILD_IMAGE=edge-test/node-base:20',
     '--build-arg',
     'APP_FILES=prebuilt',
     '-t',

@@ -94,6 +94,7 @@ async function memoryOf(container: string): Promise<{ usedBytes: number; limitBy
 
 /** The parts of the `/_edge/status` document the test reads. */
 interface StatusBody {
+  edge: { memory: { mallocTrim: boolean } };
   certificates: { names: string[]; state: string }[];
   upstreams: { items: { site: string; route: string; healthy: boolean | null }[] };
 }
@@ -276,6 +277,7 @@ describe('production stack on a private Docker engine', () => {
     }
     const sites = new Set(status.upstreams.items.map((item) => item.site));
     assert.deepEqual([...sites].sort(), ['prod', 'staging']);
+    assert.equal(status.edge.memory.mallocTrim, true, 'the image carries the malloc_trim addon');
   });
 
   it('keeps staging containers off the prod network', async () => {

@@ -19,6 +19,7 @@ interface LogLine {
   msg?: string;
   module?: string;
   remaining?: number;
+  mallocTrimReleased?: boolean | null;
 }
 
 interface EdgeProcess {
@@ -107,6 +108,9 @@ describe('idle collector on V8', () => {
         collections.map((line) => line.remaining),
         [1, 0],
       );
+      for (const line of collections) {
+        assert.equal(typeof line.mallocTrimReleased, 'boolean', 'malloc_trim ran after it');
+      }
     } finally {
       await edge.stop();
       rmSync(workDir, { recursive: true, force: true });

@@ -75,6 +75,7 @@ const STATUS_SHAPE: ShapeObject = {
       idleCollections: 'number',
       lastIdleCollectionAt: 'string|null',
       lastIdleCollectionFreedBytes: 'number|null',
+      mallocTrim: 'boolean',
     },
     eventLoopDelayMs: { mean: 'number', p50: 'number', p99: 'number', max: 'number' },
     requestsTotal: 'number',
@@ -281,6 +282,7 @@ describe('admin status JSON', () => {
       cpuMicros: () => cpuMicros,
       now: () => now,
       memory: () => ({ heapTotal: rss / 4, rss }),
+      trim: () => true,
     });
     const before = await fetchStatus(context);
     assert.equal(before.status.edge.memory.idleCollections, 0);
@@ -300,6 +302,7 @@ describe('admin status JSON', () => {
     assert.equal(status.edge.memory.idleCollections, 1);
     assert.equal(status.edge.memory.lastIdleCollectionAt, new Date(now).toISOString());
     assert.equal(status.edge.memory.lastIdleCollectionFreedBytes, 3 * 1024 * 1024);
+    assert.equal(status.edge.memory.mallocTrim, true);
     assert.match(page.text, /3(\.0)? MiB of heap\s+given back/);
   });
 

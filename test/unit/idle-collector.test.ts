@@ -8,7 +8,9 @@ const INTERVAL_MS = 1_000;
 const MIB = 1024 * 1024;
 
 /** Builds a collector on a fake clock and CPU meter, driven by `tick`. */
-function fakeCollector(options: { collect?: () => void; collectCpuMs?: number } = {}) {
+function fakeCollector(
+  options: { collect?: () => void; collectCpuMs?: number; trim?: () => boolean } = {},
+) {
   let cpuMicros = 0;
   let now = 0;
   let rss = 90 * MIB;
@@ -26,6 +28,7 @@ function fakeCollector(options: { collect?: () => void; collectCpuMs?: number } 
       rss -= 8 * MIB;
       options.collect?.();
     },
+    trim: options.trim,
   });
   collector.start();
   collector.stop();
@@ -137,6 +140,57 @@ describe('idle collector', () => {
     assert.equal(fake.collector.status().collections, 0);
     const warning = fake.logs.find((entry) => entry.msg === 'idle garbage collection failed');
     assert.match(String((warning?.err as { message?: string })?.message), /collection refused/);
+  });
+
+  it('trims the C heap after each collection', () => {
+    const steps: string[] = [];
+    const fake = fakeCollector({
+      collect: () => steps.push('collect'),
+      trim: () => {
+        steps.push('trim');
+        return steps.length === 2;
+      },
+    });
+    fake.tick(0.5);
+    fake.tick(0);
+    fake.tick(0);
+
+    assert.deepEqual(steps, ['collect', 'trim', 'collect', 'trim']);
+    assert.equal(fake.collector.status().mallocTrim, true);
+    assert.equal(fake.collector.status().latest?.mallocTrimReleased, false);
+    const lines = fake.logs.filter((entry) => entry.msg === 'collected garbage after load');
+    assert.deepEqual(
+      lines.map((line) => line.mallocTrimReleased),
+      [true, false],
+    );
+  });
+
+  it('reports no trim without the addon', () => {
+    const fake = fakeCollector();
+    fake.tick(0.5);
+    fake.tick(0);
+
+    assert.equal(fake.collector.status().mallocTrim, false);
+    assert.equal(fake.collector.status().latest?.mallocTrimReleased, null);
+  });
+
+  it('stops trimming after a failed trim', () => {
+    let trims = 0;
+    const fake = fakeCollector({
+      trim: () => {
+        trims++;
+        throw new Error('trim crashed');
+      },
+    });
+    fake.tick(0.5);
+    fake.tick(0);
+    fake.tick(0);
+
+    assert.equal(fake.collections(), 2, 'collections go on');
+    assert.equal(trims, 1);
+    assert.equal(fake.collector.status().mallocTrim, false);
+    const warning = fake.logs.find((entry) => String(entry.msg).startsWith('malloc_trim failed'));
+    assert.match(String((warning?.err as { message?: string })?.message), /trim crashed/);
   });
 
   it('checks on its timer until stopped', async () => {
