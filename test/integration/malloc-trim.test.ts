@@ -21,9 +21,9 @@ const GROUP = 16;
 function fragmentHeap(): Buffer[] {
   const all: Buffer[] = [];
   for (let i = 0; i < BUFFERS; i++) all.push(Buffer.allocUnsafeSlow(BUFFER_BYTES).fill(i % 256));
-  const kept = all.filter((_, i) => i % GROUP === 0);
+  const survivors = all.filter((_, i) => i % GROUP === 0);
   all.length = 0;
-  return kept;
+  return survivors;
 }
 
 /** Collects the freed buffers, then waits for V8's threads to unmap the pages of its own heap. */
@@ -59,7 +59,7 @@ describe('malloc_trim addon', () => {
     const collect = fullCollector();
     loaded.trim();
 
-    const kept = fragmentHeap();
+    const survivors = fragmentHeap();
     await settle(collect);
     const beforeWait = process.memoryUsage().rss;
     await delay(300);
@@ -67,7 +67,7 @@ describe('malloc_trim addon', () => {
     const released = loaded.trim();
     const afterTrim = process.memoryUsage().rss;
 
-    assert.equal(kept.length, BUFFERS / GROUP);
+    assert.equal(survivors.length, BUFFERS / GROUP);
     assert.ok(
       Math.abs(beforeTrim - beforeWait) < 8 * MIB,
       `RSS moved by ${((beforeTrim - beforeWait) / MIB).toFixed(1)} MiB without a trim`,
