@@ -38,7 +38,8 @@ export function parseRequestTarget(url: string): RequestTarget | undefined {
 /**
  * Returns the path used for routing decisions: percent-decoded once, `\` read as `/`, duplicate
  * slashes collapsed and dot segments resolved. Returns undefined when a `%` is not followed by
- * two hex digits. Decoding is byte-wise (Latin-1), so any byte sequence decodes.
+ * two hex digits, or for `%00`. Decoding is byte-wise (Latin-1), so any other byte sequence
+ * decodes.
  */
 export function normalisePath(path: string): string | undefined {
   if (isPlainPath(path)) return path;
@@ -58,12 +59,13 @@ export function normalisePath(path: string): string | undefined {
 }
 
 /**
- * Percent-decodes a path once, byte-wise (Latin-1), so any byte sequence decodes. Returns
- * undefined when a `%` is not followed by two hex digits.
+ * Percent-decodes a path once, byte-wise (Latin-1). Returns undefined when a `%` is not followed
+ * by two hex digits, or for `%00`: a NUL byte ends a string in C, so an upstream written in C
+ * could read a shorter path than the one the edge routed. nginx rejects it with 400 too.
  */
 export function decodePath(path: string): string | undefined {
   if (!path.includes('%')) return path;
-  if (/%(?![0-9a-fA-F]{2})/.test(path)) return undefined;
+  if (/%(?![0-9a-fA-F]{2})|%00/.test(path)) return undefined;
   return path.replace(/%([0-9a-fA-F]{2})/g, (_, hex: string) =>
     String.fromCharCode(parseInt(hex, 16)),
   );

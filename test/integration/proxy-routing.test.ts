@@ -196,6 +196,15 @@ describe('proxy routing', () => {
     assert.equal(statusOf(raw), 400);
   });
 
+  it('rejects an encoded NUL byte with 400', async () => {
+    const raw = await rawExchange(
+      edge.httpsPort,
+      'GET /api/%00 HTTP/1.1\r\nHost: app.example.test\r\n\r\n',
+      { tls: { servername: 'app.example.test' } },
+    );
+    assert.equal(statusOf(raw), 400);
+  });
+
   it('routes an absolute-form target on its authority', async () => {
     const raw = await rawExchange(
       edge.httpsPort,

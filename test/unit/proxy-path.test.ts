@@ -33,6 +33,13 @@ describe('normalisePath', () => {
     assert.equal(normalisePath('/a%zz'), undefined);
     assert.equal(normalisePath('/a%4'), undefined);
   });
+
+  it('rejects an encoded NUL byte', () => {
+    assert.equal(normalisePath('/api/%00'), undefined);
+    assert.equal(normalisePath('/api/x%00.json'), undefined);
+    assert.equal(normalisePath('/api/%000'), undefined);
+    assert.equal(normalisePath('/api/%100'), '/api/\x100');
+  });
 });
 
 describe('edgeSubPath', () => {
