@@ -185,25 +185,19 @@ describe('proxy routing', () => {
     assert.equal(after.body, '/svc/x');
   });
 
-  it('rejects a malformed percent escape with 400', async () => {
-    const raw = await rawExchange(
-      edge.httpsPort,
-      'GET /api/%zz HTTP/1.1\r\nHost: app.example.test\r\n\r\n',
-      {
-        tls: { servername: 'app.example.test' },
-      },
-    );
-    assert.equal(statusOf(raw), 400);
-  });
-
-  it('rejects an encoded NUL byte with 400', async () => {
-    const raw = await rawExchange(
-      edge.httpsPort,
-      'GET /api/%00 HTTP/1.1\r\nHost: app.example.test\r\n\r\n',
-      { tls: { servername: 'app.example.test' } },
-    );
-    assert.equal(statusOf(raw), 400);
-  });
+  for (const [name, path] of [
+    ['a malformed percent escape', '/api/%zz'],
+    ['an encoded NUL byte', '/api/%00'],
+  ]) {
+    it(`rejects ${name} with 400`, async () => {
+      const raw = await rawExchange(
+        edge.httpsPort,
+        `GET ${path} HTTP/1.1\r\nHost: app.example.test\r\n\r\n`,
+        { tls: { servername: 'app.example.test' } },
+      );
+      assert.equal(statusOf(raw), 400);
+    });
+  }
 
   it('routes an absolute-form target on its authority', async () => {
     const raw = await rawExchange(

@@ -87,28 +87,26 @@ describe('idle collector', () => {
     assert.equal(fake.collections(), 2);
   });
 
-  it('ignores V8 background work after a collection', () => {
-    const fake = fakeCollector();
-    fake.tick(0.5);
-    fake.tick(0);
-    fake.tick(0.3);
-    fake.tick(0.3);
-    for (let i = 0; i < 10; i++) fake.tick(0);
+  const quiet = (intervals: number): number[] => new Array<number>(intervals).fill(0);
+  for (const { name, shares, collections } of [
+    {
+      name: 'ignores V8 background work after a collection',
+      shares: [0.5, 0, 0.3, 0.3, ...quiet(10)],
+      collections: 2,
+    },
+    {
+      name: 'counts load in the second interval after a collection',
+      shares: [0.5, 0, 0, 0, 0.5, 0],
+      collections: 3,
+    },
+  ]) {
+    it(name, () => {
+      const fake = fakeCollector();
+      for (const share of shares) fake.tick(share);
 
-    assert.equal(fake.collections(), 2);
-  });
-
-  it('counts load in the second interval after a collection', () => {
-    const fake = fakeCollector();
-    fake.tick(0.5);
-    fake.tick(0);
-    fake.tick(0);
-    fake.tick(0);
-    fake.tick(0.5);
-    fake.tick(0);
-
-    assert.equal(fake.collections(), 3);
-  });
+      assert.equal(fake.collections(), collections);
+    });
+  }
 
   it('reports the latest collection with the memory before and after', () => {
     const fake = fakeCollector();
