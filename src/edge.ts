@@ -46,16 +46,23 @@ export async function startEdge(
     startedAt: Date.now(),
   };
 
-  // Learned before anything serves, so no request is dispatched without the guard.
-  context.networkGuard = await createNetworkGuard(context);
-  const servers = await createProxyServers(context);
-  context.docker = await createDockerRuntime(context);
-  context.deploys = await createDeployService(context);
-  context.health = createHealthMonitor(context);
-  registerAdminRoutes(context);
-  await servers.listen();
-  // After listen: the CA validates the first orders through the port-80 listener.
-  await context.certificates.start();
+  let servers: ProxyServers | undefined;
+  try {
+    // Learned before anything serves, so no request is dispatched without the guard.
+    context.networkGuard = await createNetworkGuard(context);
+    servers = await createProxyServers(context);
+    context.docker = await createDockerRuntime(context);
+    context.deploys = await createDeployService(context);
+    context.health = createHealthMonitor(context);
+    registerAdminRoutes(context);
+    await servers.listen();
+    // After listen: the CA validates the first orders through the port-80 listener.
+    await context.certificates.start();
+  } catch (error) {
+    // Health probes, Docker events and renewals would otherwise go on, and log, after the failure.
+    await stopStarted(context, servers);
+    throw error;
+  }
   const memoryLogger = logger.child({ module: 'memory' });
   const mallocTrim = options.mallocTrim ?? loadMallocTrim();
   if (mallocTrim.trim === undefined) {
@@ -72,16 +79,35 @@ export async function startEdge(
   });
   context.idleCollector.start();
 
+  const started = servers;
   return {
     context,
-    servers,
+    servers: started,
     async stop() {
       context.idleCollector?.stop();
-      await servers.close(config.timeouts.shutdownGraceMs);
+      await started.close(config.timeouts.shutdownGraceMs);
       await context.health?.stop();
       await context.deploys?.stop();
       await context.docker?.stop();
       await context.certificates.stop();
     },
   };
+}
+
+/** Stops what a failed start had started. Their own errors are dropped: the start error counts. */
+async function stopStarted(context: EdgeContext, servers: ProxyServers | undefined): Promise<void> {
+  const steps = [
+    () => servers?.close(0),
+    () => context.health?.stop(),
+    () => context.deploys?.stop(),
+    () => context.docker?.stop(),
+    () => context.certificates.stop(),
+  ];
+  for (const step of steps) {
+    try {
+      await step();
+    } catch {
+      // The start error is the one reported.
+    }
+  }
 }
