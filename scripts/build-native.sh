@@ -17,5 +17,10 @@ if [ ! -f "$headers/node_api.h" ]; then
   exit 1
 fi
 mkdir -p "$out"
+# Written under a temporary name and renamed, so an interrupted build never leaves a partial
+# addon where the edge loads it.
+partial="$out/malloc-trim.node.partial.$$"
+trap 'rm -f "$partial"' EXIT
 "$compiler" -O2 -Wall -Wextra -Werror -shared -fPIC -I"$headers" \
-  -o "$out/malloc-trim.node" native/malloc-trim.c
+  -o "$partial" native/malloc-trim.c
+mv -f "$partial" "$out/malloc-trim.node"

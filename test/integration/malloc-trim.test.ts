@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -84,6 +84,18 @@ describe('malloc_trim addon', () => {
 
     assert.equal(loaded.trim, undefined);
     assert.match('reason' in loaded ? loaded.reason : '', /absent\.node not found/);
+  });
+
+  it('reports a truncated addon without loading it', () => {
+    const whole = readFileSync(addon);
+    for (const length of [1_000, 6_000, 12_000, whole.length - 1]) {
+      const file = join(workDir, `cut-${length}.node`);
+      writeFileSync(file, whole.subarray(0, length));
+      const loaded = loadMallocTrim(file);
+
+      assert.equal(loaded.trim, undefined);
+      assert.match('reason' in loaded ? loaded.reason : '', new RegExp(`truncated: ${length} of`));
+    }
   });
 
   it('reports a file that is not an addon', () => {
