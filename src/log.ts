@@ -35,3 +35,23 @@ export function createLogger(
 
 /** A logger that drops everything, for tests and tools. */
 export const silentLogger: Logger = pino({ level: 'silent' });
+
+/**
+ * Flushes `logger` every `intervalMs` so a quiet edge's log stays current, and returns the stop
+ * function. A flush that has not completed is not repeated: under sustained load the destination
+ * never drains, and every pending flush holds a 'drain' and an 'error' listener on it.
+ */
+export function flushPeriodically(
+  logger: Pick<Logger, 'flush'>,
+  intervalMs: number,
+): () => void {
+  let pending = false;
+  const timer = setInterval(() => {
+    if (pending) return;
+    pending = true;
+    logger.flush(() => {
+      pending = false;
+    });
+  }, intervalMs).unref();
+  return () => clearInterval(timer);
+}

@@ -5,7 +5,7 @@ import type { EdgeConfig } from './config/schema.ts';
 import type { DemoApi } from './demo-api.ts';
 import { startEdge, type RunningEdge } from './edge.ts';
 import { ConfigError, errorMessage } from './errors.ts';
-import { createLogger, type Logger } from './log.ts';
+import { createLogger, flushPeriodically, type Logger } from './log.ts';
 
 /** Maximum time a log line waits in the asynchronous log buffer. */
 const LOG_FLUSH_INTERVAL_MS = 1_000;
@@ -70,19 +70,18 @@ export async function serveCommand(argv: string[]): Promise<number> {
   }
 
   logger.info(
-    { config: configPath ?? 'demo', sites: config.sites.map((site) => site.name) },
+    { config: configPath || 'demo', sites: config.sites.map((site) => site.name) },
     'edge started',
   );
   if (demo !== undefined) printDemoUrls(edge.servers.ports());
-  // The log destination buffers writes; a periodic flush keeps a quiet edge's log current.
-  const flushTimer = setInterval(() => logger.flush(), LOG_FLUSH_INTERVAL_MS).unref();
+  const stopFlushing = flushPeriodically(logger, LOG_FLUSH_INTERVAL_MS);
   await flush(logger);
 
   const signal = await stopSignal;
   logger.info({ signal, graceMs: config.timeouts.shutdownGraceMs }, 'stopping');
   await edge.stop();
   await demo?.stop();
-  clearInterval(flushTimer);
+  stopFlushing();
   logger.info({}, 'edge stopped');
   await flush(logger);
   return 0;

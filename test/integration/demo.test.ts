@@ -10,8 +10,9 @@ describe('demo mode', () => {
     ...process.env,
     EDGE_DEMO_HTTP_PORT: '0',
     EDGE_DEMO_HTTPS_PORT: '0',
+    // Empty, as the image runs the demo: `docker run -e EDGE_CONFIG= ...`.
+    EDGE_CONFIG: '',
   };
-  delete env.EDGE_CONFIG;
   const child = spawn(process.execPath, ['bin/caliente-edge.js'], { env });
   let stdout = '';
   let stderr = '';
@@ -40,6 +41,13 @@ describe('demo mode', () => {
   after(async () => {
     child.kill('SIGTERM');
     assert.equal(await exit, 0);
+  });
+
+  it('logs the demo as its configuration', async () => {
+    await waitUntil(() => /"msg":"edge started"[^\n]*\n/.test(stdout), 5_000, 'edge started line');
+    const started = stdout.split('\n').find((line) => line.includes('"edge started"'));
+    assert.ok(started, 'edge started line');
+    assert.equal((JSON.parse(started) as { config?: string }).config, 'demo');
   });
 
   it('prints the URLs of both sites', () => {
