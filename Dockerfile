@@ -7,7 +7,8 @@
 # this with a locally imported base): put dist/ and the production-only node_modules/ in the
 # context (with the addon in native/build, from scripts/build-native.sh), then
 #   docker build --build-arg BASE_IMAGE=... --build-arg APP_FILES=prebuilt -t caliente-edge .
-# Both paths end in the same runtime stage.
+# Both paths end in the same runtime stage. Both need BuildKit (DOCKER_BUILDKIT=1 on Docker
+# 20.10, or docker buildx build): the classic builder runs every stage and fails in the unused one.
 ARG BASE_IMAGE=node:20-bookworm-slim
 # The full node image, unlike the slim one, has the C compiler for the malloc_trim addon.
 ARG BUILD_IMAGE=node:20-bookworm
