@@ -60,7 +60,8 @@ export async function startEdge(
     await context.certificates.start();
   } catch (error) {
     // Health probes, Docker events and renewals would otherwise go on, and log, after the failure.
-    await stopStarted(context, servers);
+    // Errors of the stop are dropped, because the start error is the one reported.
+    await stopModules(context, servers, 0).catch(() => undefined);
     throw error;
   }
   const memoryLogger = logger.child({ module: 'memory' });
@@ -85,29 +86,35 @@ export async function startEdge(
     servers: started,
     async stop() {
       context.idleCollector?.stop();
-      await started.close(config.timeouts.shutdownGraceMs);
-      await context.health?.stop();
-      await context.deploys?.stop();
-      await context.docker?.stop();
-      await context.certificates.stop();
+      await stopModules(context, started, config.timeouts.shutdownGraceMs);
     },
   };
 }
 
-/** Stops what a failed start had started. Their own errors are dropped: the start error counts. */
-async function stopStarted(context: EdgeContext, servers: ProxyServers | undefined): Promise<void> {
+/**
+ * Closes the listeners within `graceMs`, then stops the modules that exist, in the order they
+ * depend on each other. Every step runs even when an earlier one fails, and the first error is
+ * thrown at the end.
+ */
+async function stopModules(
+  context: EdgeContext,
+  servers: ProxyServers | undefined,
+  graceMs: number,
+): Promise<void> {
   const steps = [
-    () => servers?.close(0),
+    () => servers?.close(graceMs),
     () => context.health?.stop(),
     () => context.deploys?.stop(),
     () => context.docker?.stop(),
     () => context.certificates.stop(),
   ];
+  let firstError: unknown;
   for (const step of steps) {
     try {
       await step();
-    } catch {
-      // The start error is the one reported.
+    } catch (error) {
+      firstError ??= error;
     }
   }
+  if (firstError !== undefined) throw firstError;
 }

@@ -39,7 +39,7 @@ export const silentLogger: Logger = pino({ level: 'silent' });
 /**
  * Flushes `logger` every `intervalMs` so a quiet edge's log stays current, and returns the stop
  * function. A flush that has not completed is not repeated: under sustained load the destination
- * never drains, and every pending flush holds a 'drain' and an 'error' listener on it.
+ * never drains, and each pending flush keeps a 'drain' and an 'error' listener attached to it.
  */
 export function flushPeriodically(
   logger: Pick<Logger, 'flush'>,
