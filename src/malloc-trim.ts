@@ -38,7 +38,7 @@ export function loadMallocTrim(path: string = MALLOC_TRIM_ADDON): MallocTrimLoad
 }
 
 /**
- * Checks that a 64-bit little-endian ELF file holds every byte its headers point to, and returns
+ * Checks that a 64-bit little-endian ELF file contains every byte its headers point to, and returns
  * what is missing. dlopen maps a truncated file, such as one cut short by an interrupted copy,
  * and the process dies with SIGBUS, which no try/catch can handle. Other files are left to
  * dlopen, which fails on them with an error.

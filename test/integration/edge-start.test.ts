@@ -15,9 +15,9 @@ describe('edge start failure', () => {
   it('stops health probes when a port is taken', async () => {
     const workDir = mkdtempSync(join(tmpdir(), 'edge-start-'));
     const upstream = await startUpstream();
-    const taken = net.createServer();
-    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
-    const takenPort = (taken.address() as net.AddressInfo).port;
+    const portHolder = net.createServer();
+    await new Promise<void>((resolve) => portHolder.listen(0, '127.0.0.1', resolve));
+    const takenPort = (portHolder.address() as net.AddressInfo).port;
     try {
       const config = parseConfig({
         listen: { address: '127.0.0.1', httpPort: 0, httpsPort: takenPort },
@@ -41,7 +41,7 @@ describe('edge start failure', () => {
 
       assert.equal(upstream.requests.length, probes, 'no probe after the failed start');
     } finally {
-      taken.close();
+      portHolder.close();
       await upstream.close();
       rmSync(workDir, { recursive: true, force: true });
     }
