@@ -17,10 +17,13 @@ if [ ! -f "$headers/node_api.h" ]; then
   exit 1
 fi
 mkdir -p "$out"
-# Written under a temporary name and renamed, so an interrupted build never leaves a partial
-# addon where the edge loads it.
-partial="$out/malloc-trim.node.partial.$$"
-trap 'rm -f "$partial"' EXIT
+# Built in a directory of its own, then moved next to its SHA-256, which the edge checks before it
+# loads the addon: a file damaged by an interrupted build or copy is skipped instead of crashing
+# dlopen, and no partial file is left in OUT_DIR.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
 "$compiler" -O2 -Wall -Wextra -Werror -shared -fPIC -I"$headers" \
-  -o "$partial" native/malloc-trim.c
-mv -f "$partial" "$out/malloc-trim.node"
+  -o "$work/malloc-trim.node" native/malloc-trim.c
+sha256sum "$work/malloc-trim.node" | cut -d ' ' -f 1 >"$work/malloc-trim.node.sha256"
+mv -f "$work/malloc-trim.node.sha256" "$out/malloc-trim.node.sha256"
+mv -f "$work/malloc-trim.node" "$out/malloc-trim.node"

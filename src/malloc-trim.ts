@@ -1,4 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { errorMessage } from './errors.ts';
@@ -14,56 +15,55 @@ export const MALLOC_TRIM_ADDON = fileURLToPath(
 /** Outcome of loading the addon: the trim function, or why the edge runs without it. */
 export type MallocTrimLoad = { trim: () => boolean } | { trim: undefined; reason: string };
 
+/** Largest addon file read; the built one is about 16 KiB. */
+const MAX_ADDON_BYTES = 1024 * 1024;
+
 /**
  * Loads the addon that calls glibc's malloc_trim(0), which returns the free pages inside glibc's
  * heaps to the system and reports whether there were any. The image builds it; a development
  * checkout has it after `npm run build:native`. A C library other than glibc (musl) fails to load
  * it, and the edge then runs without it.
+ *
+ * The file must match the SHA-256 that the build writes next to it. dlopen maps a damaged shared
+ * object (cut short, or with zeros where code was) and the process dies with SIGBUS or SIGSEGV,
+ * which no try/catch can handle.
  */
 export function loadMallocTrim(path: string = MALLOC_TRIM_ADDON): MallocTrimLoad {
-  if (!existsSync(path)) {
-    return { trim: undefined, reason: `${path} not found (build it with npm run build:native)` };
+  const checksumPath = `${path}.sha256`;
+  let addon: Buffer;
+  let expected: string;
+  try {
+    addon = readRegularFile(path);
+    expected = readRegularFile(checksumPath).toString('latin1').trim();
+  } catch (error) {
+    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+    const detail = missing ? 'not found' : `cannot be read: ${errorMessage(error)}`;
+    const file = missing && existsSync(path) ? checksumPath : path;
+    return { trim: undefined, reason: `${file} ${detail} (build it with npm run build:native)` };
+  }
+
+  const actual = createHash('sha256').update(addon).digest('hex');
+  if (actual !== expected) {
+    return {
+      trim: undefined,
+      reason: `${path} does not match ${checksumPath}; rebuild it with npm run build:native`,
+    };
   }
   try {
-    const truncated = truncatedElf(readFileSync(path));
-    if (truncated !== undefined) return { trim: undefined, reason: `${path} is ${truncated}` };
-    const addon = createRequire(import.meta.url)(path) as { trim?: unknown };
-    if (typeof addon.trim !== 'function') {
+    const exports = createRequire(import.meta.url)(path) as { trim?: unknown };
+    if (typeof exports.trim !== 'function') {
       return { trim: undefined, reason: `${path} has no trim function` };
     }
-    return { trim: addon.trim as () => boolean };
+    return { trim: exports.trim as () => boolean };
   } catch (error) {
     return { trim: undefined, reason: `loading ${path} failed: ${errorMessage(error)}` };
   }
 }
 
-/**
- * Checks that a 64-bit little-endian ELF file contains every byte its headers point to, and returns
- * what is missing. dlopen maps a truncated file, such as one cut short by an interrupted copy,
- * and the process dies with SIGBUS, which no try/catch can handle. Other files are left to
- * dlopen, which fails on them with an error.
- */
-export function truncatedElf(file: Buffer): string | undefined {
-  const isElf64LittleEndian =
-    file.length >= 64 && file.readUInt32BE(0) === 0x7f454c46 && file[4] === 2 && file[5] === 1;
-  if (!isElf64LittleEndian) return undefined;
-
-  const programHeaders = Number(file.readBigUInt64LE(32));
-  const sectionHeaders = Number(file.readBigUInt64LE(40));
-  const programHeaderSize = file.readUInt16LE(54);
-  const programHeaderCount = file.readUInt16LE(56);
-  let end = Math.max(
-    programHeaders + programHeaderSize * programHeaderCount,
-    sectionHeaders + file.readUInt16LE(58) * file.readUInt16LE(60),
-  );
-  if (programHeaders + programHeaderSize * programHeaderCount <= file.length) {
-    for (let i = 0; i < programHeaderCount; i++) {
-      const header = programHeaders + i * programHeaderSize;
-      const segmentEnd = Number(
-        file.readBigUInt64LE(header + 8) + file.readBigUInt64LE(header + 32),
-      );
-      end = Math.max(end, segmentEnd);
-    }
-  }
-  return end > file.length ? `truncated: ${file.length} of ${end} bytes` : undefined;
+/** Reads a regular file of at most MAX_ADDON_BYTES, never a device, a FIFO or a directory. */
+function readRegularFile(path: string): Buffer {
+  const stats = statSync(path);
+  if (!stats.isFile()) throw new Error('not a regular file');
+  if (stats.size > MAX_ADDON_BYTES) throw new Error(`${stats.size} bytes, over ${MAX_ADDON_BYTES}`);
+  return readFileSync(path);
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -79,31 +80,63 @@ describe('malloc_trim addon', () => {
     );
   });
 
+  /** Writes `content` as an addon with the checksum file of `checksumOf`, and loads it. */
+  function loadCopy(name: string, content: Buffer, checksumOf: Buffer = content): string {
+    const file = join(workDir, name);
+    writeFileSync(file, content);
+    writeFileSync(`${file}.sha256`, `${createHash('sha256').update(checksumOf).digest('hex')}\n`);
+    const loaded = loadMallocTrim(file);
+    assert.equal(loaded.trim, undefined, `${name} must not load`);
+    return 'reason' in loaded ? loaded.reason : '';
+  }
+
   it('reports a missing addon', () => {
     const loaded = loadMallocTrim(join(workDir, 'absent.node'));
 
     assert.equal(loaded.trim, undefined);
-    assert.match('reason' in loaded ? loaded.reason : '', /absent\.node not found/);
+    assert.match(
+      'reason' in loaded ? loaded.reason : '',
+      /absent\.node not found \(build it with npm run build:native\)/,
+    );
   });
 
-  it('reports a truncated addon without loading it', () => {
+  it('reports a missing checksum file', () => {
+    const file = join(workDir, 'unsigned.node');
+    writeFileSync(file, readFileSync(addon));
+    const loaded = loadMallocTrim(file);
+
+    assert.equal(loaded.trim, undefined);
+    assert.match('reason' in loaded ? loaded.reason : '', /unsigned\.node\.sha256 not found/);
+  });
+
+  it('skips damaged addons without loading them', () => {
     const whole = readFileSync(addon);
     for (const length of [1_000, 6_000, 12_000, whole.length - 1]) {
-      const file = join(workDir, `cut-${length}.node`);
-      writeFileSync(file, whole.subarray(0, length));
+      const reason = loadCopy(`cut-${length}.node`, whole.subarray(0, length), whole);
+      assert.match(reason, /does not match .*\.sha256; rebuild it/);
+    }
+    const zeroed = Buffer.from(whole);
+    zeroed.fill(0, 0x1000);
+    assert.match(loadCopy('zeroed.node', zeroed, whole), /does not match/);
+  });
+
+  it('reads no device or directory', () => {
+    for (const [name, target] of [
+      ['device.node', '/dev/zero'],
+      ['directory.node', workDir],
+    ]) {
+      const file = join(workDir, name!);
+      symlinkSync(target!, file);
       const loaded = loadMallocTrim(file);
 
       assert.equal(loaded.trim, undefined);
-      assert.match('reason' in loaded ? loaded.reason : '', new RegExp(`truncated: ${length} of`));
+      assert.match('reason' in loaded ? loaded.reason : '', /cannot be read: not a regular file/);
     }
   });
 
   it('reports a file that is not an addon', () => {
-    const file = join(workDir, 'text.node');
-    writeFileSync(file, 'not a shared object');
-    const loaded = loadMallocTrim(file);
+    const reason = loadCopy('text.node', Buffer.from('not a shared object'));
 
-    assert.equal(loaded.trim, undefined);
-    assert.match('reason' in loaded ? loaded.reason : '', /loading .*text\.node failed: /);
+    assert.match(reason, /loading .*text\.node failed: /);
   });
 });
