@@ -109,6 +109,8 @@ export async function createProxyServers(context: EdgeContext): Promise<ProxySer
     },
     async close(graceMs: number) {
       sites.closing = true;
+      // After a start that failed on the first port, no listener opened and none closes.
+      const listened = httpServer.listening || httpsServer.listening;
       const closed = Promise.all([closeServer(httpServer), closeServer(httpsServer)]);
       direct.closeIdleConnections();
       httpServer.closeIdleConnections();
@@ -126,7 +128,7 @@ export async function createProxyServers(context: EdgeContext): Promise<ProxySer
       }
       await closed;
       log.accessLog.flush();
-      logger.info({}, 'listeners closed');
+      if (listened) logger.info({}, 'listeners closed');
     },
   };
   return servers;

@@ -3,8 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it } from 'node:test';
 import { parseConfig } from '../../src/config/load.ts';
+import type { EdgeConfigInput } from '../../src/config/schema.ts';
 import { startEdge } from '../../src/edge.ts';
 import { delay, startUpstream } from '../support/upstreams.ts';
 import { captureLogs } from '../unit/admin-fixtures.ts';
@@ -12,18 +13,40 @@ import { captureLogs } from '../unit/admin-fixtures.ts';
 const PROBE_INTERVAL_MS = 50;
 
 describe('edge start failure', () => {
-  it('stops health probes when a port is taken', async () => {
-    const workDir = mkdtempSync(join(tmpdir(), 'edge-start-'));
-    const upstream = await startUpstream();
-    const portHolder = net.createServer();
+  let workDir: string;
+  let portHolder: net.Server;
+  let takenPort: number;
+
+  beforeEach(async () => {
+    workDir = mkdtempSync(join(tmpdir(), 'edge-start-'));
+    portHolder = net.createServer();
     await new Promise<void>((resolve) => portHolder.listen(0, '127.0.0.1', resolve));
-    const takenPort = (portHolder.address() as net.AddressInfo).port;
+    takenPort = (portHolder.address() as net.AddressInfo).port;
+  });
+
+  afterEach(() => {
+    portHolder.close();
+    rmSync(workDir, { recursive: true, force: true });
+  });
+
+  /** Starts an edge that must fail on the taken port, and returns its log lines. */
+  async function failedStart(input: EdgeConfigInput): Promise<Record<string, unknown>[]> {
+    const config = parseConfig({
+      certsDir: join(workDir, 'certs'),
+      stateDir: join(workDir, 'state'),
+      docker: { socket: join(workDir, 'no-docker.sock') },
+      ...input,
+    });
+    const logs = captureLogs();
+    await assert.rejects(startEdge(config, logs.logger), /EADDRINUSE/);
+    return logs.lines;
+  }
+
+  it('stops health probes when a port is taken', async () => {
+    const upstream = await startUpstream();
     try {
-      const config = parseConfig({
+      const lines = await failedStart({
         listen: { address: '127.0.0.1', httpPort: 0, httpsPort: takenPort },
-        certsDir: join(workDir, 'certs'),
-        stateDir: join(workDir, 'state'),
-        docker: { socket: join(workDir, 'no-docker.sock') },
         sites: [
           {
             name: 'prod',
@@ -33,17 +56,30 @@ describe('edge start failure', () => {
           },
         ],
       });
-      const logs = captureLogs();
-
-      await assert.rejects(startEdge(config, logs.logger), /EADDRINUSE/);
       const probes = upstream.requests.length;
       await delay(6 * PROBE_INTERVAL_MS);
 
       assert.equal(upstream.requests.length, probes, 'no probe after the failed start');
+      assert.ok(
+        lines.some((line) => line.msg === 'listeners closed'),
+        'the HTTP listener had opened and is closed',
+      );
     } finally {
-      portHolder.close();
       await upstream.close();
-      rmSync(workDir, { recursive: true, force: true });
     }
+  });
+
+  it('reports no closed listeners when none opened', async () => {
+    const lines = await failedStart({
+      listen: { address: '127.0.0.1', httpPort: takenPort, httpsPort: 0 },
+      sites: [
+        { name: 'prod', hosts: ['app.example.test'], routes: [{ path: '/', static: workDir }] },
+      ],
+    });
+
+    assert.deepEqual(
+      lines.filter((line) => line.msg === 'listeners closed'),
+      [],
+    );
   });
 });
