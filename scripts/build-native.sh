@@ -17,9 +17,9 @@ if [ ! -f "$headers/node_api.h" ]; then
   exit 1
 fi
 mkdir -p "$out"
-# Built in a directory of its own, then moved next to its SHA-256, which the edge checks before it
-# loads the addon: a file damaged by an interrupted build or copy is skipped instead of crashing
-# dlopen, and no partial file is left in OUT_DIR.
+# Built in a temporary directory, so an interrupted build leaves no partial file in OUT_DIR. The
+# edge loads the addon only when it matches the SHA-256 written next to it, so a file damaged by
+# an interrupted copy is skipped instead of crashing dlopen.
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$compiler" -O2 -Wall -Wextra -Werror -shared -fPIC -I"$headers" \

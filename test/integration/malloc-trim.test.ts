@@ -80,7 +80,7 @@ describe('malloc_trim addon', () => {
     );
   });
 
-  /** Writes `content` as an addon with the checksum file of `checksumOf`, and loads it. */
+  /** Writes `content` as an addon next to the checksum of `checksumOf`, and returns why it fails. */
   function loadCopy(name: string, content: Buffer, checksumOf: Buffer = content): string {
     const file = join(workDir, name);
     writeFileSync(file, content);
