@@ -49,6 +49,14 @@ export function loadMallocTrim(path: string = MALLOC_TRIM_ADDON): MallocTrimLoad
       reason: `${path} does not match ${checksumPath}; rebuild it with npm run build:native`,
     };
   }
+  const machine = elfMachine(addon);
+  const expectedMachine = ELF_MACHINES[process.arch];
+  if (machine !== undefined && expectedMachine !== undefined && machine !== expectedMachine) {
+    return {
+      trim: undefined,
+      reason: `${path} is built for another CPU (ELF machine ${machine}, this is ${process.arch})`,
+    };
+  }
   try {
     const exports = createRequire(import.meta.url)(path) as { trim?: unknown };
     if (typeof exports.trim !== 'function') {
@@ -58,6 +66,19 @@ export function loadMallocTrim(path: string = MALLOC_TRIM_ADDON): MallocTrimLoad
   } catch (error) {
     return { trim: undefined, reason: `loading ${path} failed: ${errorMessage(error)}` };
   }
+}
+
+/**
+ * ELF machine numbers of the CPUs Node's Linux builds run on. glibc reports an addon built for
+ * another CPU as "No such file or directory", so the edge names the mismatch itself.
+ */
+const ELF_MACHINES: Partial<Record<string, number>> = { x64: 62, arm64: 183, ia32: 3, arm: 40 };
+
+/** Returns the machine field of an ELF file, or undefined for any other file. */
+function elfMachine(file: Buffer): number | undefined {
+  if (file.length < 20 || file.readUInt32BE(0) !== 0x7f454c46) return undefined;
+  // e_machine follows the 16-byte e_ident and the 2-byte e_type, in the file's byte order.
+  return file[5] === 2 ? file.readUInt16BE(18) : file.readUInt16LE(18);
 }
 
 /** Reads a regular file of at most MAX_ADDON_BYTES, never a device, a FIFO or a directory. */

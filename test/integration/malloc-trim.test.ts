@@ -134,6 +134,19 @@ describe('malloc_trim addon', () => {
     }
   });
 
+  it('names an addon built for another CPU', () => {
+    const foreign = Buffer.from(readFileSync(addon));
+    const otherMachine = process.arch === 'arm64' ? 62 : 183;
+    foreign.writeUInt16LE(otherMachine, 18);
+
+    assert.match(
+      loadCopy('foreign.node', foreign),
+      new RegExp(
+        `built for another CPU \\(ELF machine ${otherMachine}, this is ${process.arch}\\)`,
+      ),
+    );
+  });
+
   it('reports a file that is not an addon', () => {
     const reason = loadCopy('text.node', Buffer.from('not a shared object'));
 
