@@ -33,11 +33,12 @@ export async function serveCommand(argv: string[]): Promise<number> {
     return 1;
   }
 
-  const configPath = args.config ?? process.env.EDGE_CONFIG;
+  // An empty value (`docker run -e EDGE_CONFIG= ...`) selects the demo, as an unset one does.
+  const configPath = (args.config ?? process.env.EDGE_CONFIG) || undefined;
   let config: EdgeConfig;
   let demo: DemoApi | undefined;
   try {
-    if (configPath !== undefined && configPath !== '') {
+    if (configPath !== undefined) {
       config = loadConfigFile(configPath);
     } else {
       // Imported here so a configured edge never loads the demo or its WebSocket package.
@@ -70,7 +71,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   }
 
   logger.info(
-    { config: configPath || 'demo', sites: config.sites.map((site) => site.name) },
+    { config: configPath ?? 'demo', sites: config.sites.map((site) => site.name) },
     'edge started',
   );
   if (demo !== undefined) printDemoUrls(edge.servers.ports());
