@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fullCollector } from '../../src/idle-collector.ts';
-import { loadMallocTrim } from '../../src/malloc-trim.ts';
+import { loadMallocTrim, type MallocTrimLoad } from '../../src/malloc-trim.ts';
 
 const MIB = 1024 * 1024;
 const BUFFERS = 40_000;
@@ -39,6 +39,11 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** Returns why the addon did not load, or an empty string when it did. */
+function reasonOf(loaded: MallocTrimLoad): string {
+  return 'reason' in loaded ? loaded.reason : '';
+}
+
 describe('malloc_trim addon', () => {
   let workDir: string;
   let addon: string;
@@ -56,7 +61,7 @@ describe('malloc_trim addon', () => {
 
   it('returns freed heap memory to the system', async () => {
     const loaded = loadMallocTrim(addon);
-    assert.ok(loaded.trim, `addon did not load: ${'reason' in loaded ? loaded.reason : ''}`);
+    assert.ok(loaded.trim, `addon did not load: ${reasonOf(loaded)}`);
     const collect = fullCollector();
     loaded.trim();
 
@@ -87,17 +92,14 @@ describe('malloc_trim addon', () => {
     writeFileSync(`${file}.sha256`, `${createHash('sha256').update(checksumOf).digest('hex')}\n`);
     const loaded = loadMallocTrim(file);
     assert.equal(loaded.trim, undefined, `${name} must not load`);
-    return 'reason' in loaded ? loaded.reason : '';
+    return reasonOf(loaded);
   }
 
   it('reports a missing addon', () => {
     const loaded = loadMallocTrim(join(workDir, 'absent.node'));
 
     assert.equal(loaded.trim, undefined);
-    assert.match(
-      'reason' in loaded ? loaded.reason : '',
-      /absent\.node not found \(build it with npm run build:native\)/,
-    );
+    assert.match(reasonOf(loaded), /absent\.node not found \(build it with npm run build:native\)/);
   });
 
   it('reports a missing checksum file', () => {
@@ -106,7 +108,7 @@ describe('malloc_trim addon', () => {
     const loaded = loadMallocTrim(file);
 
     assert.equal(loaded.trim, undefined);
-    assert.match('reason' in loaded ? loaded.reason : '', /unsigned\.node\.sha256 not found/);
+    assert.match(reasonOf(loaded), /unsigned\.node\.sha256 not found/);
   });
 
   it('skips damaged addons without loading them', () => {
@@ -130,7 +132,7 @@ describe('malloc_trim addon', () => {
       const loaded = loadMallocTrim(file);
 
       assert.equal(loaded.trim, undefined);
-      assert.match('reason' in loaded ? loaded.reason : '', /cannot be read: not a regular file/);
+      assert.match(reasonOf(loaded), /cannot be read: not a regular file/);
     }
   });
 
