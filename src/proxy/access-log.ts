@@ -74,13 +74,15 @@ export class AccessLog {
 
   write(entry: AccessEntry): void {
     if (!this.enabled) return;
+    // The quotes are part of the template so that a plain value is inserted as it is, without
+    // a quoted copy of its own.
     this.pending +=
-      `{"level":${INFO_LEVEL},"time":"${this.isoTime()}","reqId":${quote(entry.reqId)}` +
-      `,"site":${quote(entry.site)},"route":${quote(entry.route)}` +
-      `,"method":${quote(entry.method ?? '')},"host":${quote(entry.host)}` +
-      `,"path":${quote(entry.path ?? '')},"status":${entry.status}` +
+      `{"level":${INFO_LEVEL},"time":"${this.isoTime()}","reqId":"${escape(entry.reqId)}"` +
+      `,"site":"${escape(entry.site)}","route":"${escape(entry.route)}"` +
+      `,"method":"${escape(entry.method ?? '')}","host":"${escape(entry.host)}"` +
+      `,"path":"${escape(entry.path ?? '')}","status":${entry.status}` +
       `,"durationMs":${Math.round(entry.durationMs * 1000) / 1000},"bytes":${entry.bytes}` +
-      `,"upstream":${quote(entry.upstream)},"client":${quote(entry.client)},"msg":"request"}\n`;
+      `,"upstream":"${escape(entry.upstream)}","client":"${escape(entry.client)}","msg":"request"}\n`;
 
     if (this.pending.length >= (this.batchChars || MAX_PENDING_CHARS)) {
       this.flush();
@@ -134,9 +136,12 @@ function flushOnExit(): void {
   for (const log of batchingLogs) log.flushSync();
 }
 
-/** Encodes a JSON string, skipping JSON.stringify for the usual plain ASCII values. */
-function quote(value: string): string {
-  return isPlainAscii(value) ? `"${value}"` : JSON.stringify(value);
+/**
+ * The JSON encoding of a string without its enclosing quotes. The usual plain ASCII value is
+ * returned as it is, without a call to JSON.stringify.
+ */
+function escape(value: string): string {
+  return isPlainAscii(value) ? value : JSON.stringify(value).slice(1, -1);
 }
 
 /** True when no character of `value` needs a JSON escape: printable ASCII other than `"` and `\`. */
