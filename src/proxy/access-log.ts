@@ -74,15 +74,14 @@ export class AccessLog {
 
   write(entry: AccessEntry): void {
     if (!this.enabled) return;
-    // The quotes are part of the template so that a plain value is inserted as it is, without
-    // a quoted copy of its own.
+    // The quotes are in the template, so a plain value is inserted without a quoted copy.
     this.pending +=
-      `{"level":${INFO_LEVEL},"time":"${this.isoTime()}","reqId":"${escape(entry.reqId)}"` +
-      `,"site":"${escape(entry.site)}","route":"${escape(entry.route)}"` +
-      `,"method":"${escape(entry.method ?? '')}","host":"${escape(entry.host)}"` +
-      `,"path":"${escape(entry.path ?? '')}","status":${entry.status}` +
+      `{"level":${INFO_LEVEL},"time":"${this.isoTime()}","reqId":"${jsonEscape(entry.reqId)}"` +
+      `,"site":"${jsonEscape(entry.site)}","route":"${jsonEscape(entry.route)}"` +
+      `,"method":"${jsonEscape(entry.method ?? '')}","host":"${jsonEscape(entry.host)}"` +
+      `,"path":"${jsonEscape(entry.path ?? '')}","status":${entry.status}` +
       `,"durationMs":${Math.round(entry.durationMs * 1000) / 1000},"bytes":${entry.bytes}` +
-      `,"upstream":"${escape(entry.upstream)}","client":"${escape(entry.client)}","msg":"request"}\n`;
+      `,"upstream":"${jsonEscape(entry.upstream)}","client":"${jsonEscape(entry.client)}","msg":"request"}\n`;
 
     if (this.pending.length >= (this.batchChars || MAX_PENDING_CHARS)) {
       this.flush();
@@ -137,10 +136,10 @@ function flushOnExit(): void {
 }
 
 /**
- * The JSON encoding of a string without its enclosing quotes. The usual plain ASCII value is
- * returned as it is, without a call to JSON.stringify.
+ * Returns the JSON encoding of a string without its enclosing quotes. A plain ASCII value is
+ * returned unchanged, without a call to JSON.stringify.
  */
-function escape(value: string): string {
+function jsonEscape(value: string): string {
   return isPlainAscii(value) ? value : JSON.stringify(value).slice(1, -1);
 }
 
