@@ -54,6 +54,8 @@ export class WebSocketTunnel implements UpgradedConnection {
   private responseHead: Buffer[] = [];
   private responseHeadBytes = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** Timer that destroys both sockets after one side has ended its stream. */
+  private endTimer: NodeJS.Timeout | undefined;
   private pendingClose: { code: number; reason: string } | undefined;
   private status = 0;
   private bytes = 0;
@@ -187,8 +189,8 @@ export class WebSocketTunnel implements UpgradedConnection {
     });
     upstream.on('drain', () => client.resume());
     client.on('drain', () => upstream.resume());
-    client.on('end', () => upstream.end());
-    upstream.on('end', () => client.end());
+    client.on('end', () => this.passEnd(upstream));
+    upstream.on('end', () => this.passEnd(client));
     if (rest.length > 0) this.relayToClient(rest);
   }
 
@@ -236,6 +238,15 @@ export class WebSocketTunnel implements UpgradedConnection {
     this.writeToClient(chunk);
   }
 
+  /**
+   * Passes one side's end of stream to the other side. WebSocket has no half-closed connections,
+   * so both sockets are destroyed after CLOSE_GRACE_MS when the other side stays open.
+   */
+  private passEnd(other: Duplex): void {
+    other.end();
+    this.endTimer ??= setTimeout(() => this.destroy(), CLOSE_GRACE_MS).unref();
+  }
+
   private writeToClient(chunk: Buffer): void {
     this.bytes += chunk.length;
     if (!this.client.write(chunk)) this.upstream!.pause();
@@ -281,7 +292,7 @@ export class WebSocketTunnel implements UpgradedConnection {
       this.fail('badGateway', 'upstream closed the connection during the handshake');
       return;
     }
-    if (this.state === 'open') this.client.end();
+    if (this.state === 'open') this.passEnd(this.client);
     this.cleanUp();
   }
 
@@ -294,6 +305,7 @@ export class WebSocketTunnel implements UpgradedConnection {
   }
 
   private onClientClose(): void {
+    clearTimeout(this.endTimer);
     if (this.state === 'connecting' || this.state === 'handshake') {
       this.state = 'closed';
       clearTimeout(this.timer);
@@ -306,6 +318,7 @@ export class WebSocketTunnel implements UpgradedConnection {
   private destroy(): void {
     this.state = 'closed';
     clearTimeout(this.timer);
+    clearTimeout(this.endTimer);
     this.client.destroy();
     this.upstream?.destroy();
     this.cleanUp();

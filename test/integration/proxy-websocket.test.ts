@@ -96,6 +96,7 @@ describe('proxy WebSocket', () => {
   let silent: RawUpstream;
   let halfFrame: RawUpstream;
   let halfFrameSocket: net.Socket | undefined;
+  let holder: RawUpstream;
 
   before(async () => {
     echo = await startEcho();
@@ -119,6 +120,21 @@ describe('proxy WebSocket', () => {
         () => {},
       );
     });
+    // Accepts the upgrade and keeps its socket open after the edge ends its side.
+    holder = await startRawUpstream(
+      (socket) => {
+        readHead(socket).then(
+          (head) => {
+            const key = /sec-websocket-key: (.*)\r\n/i.exec(head)![1]!;
+            socket.write(
+              `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n\r\n`,
+            );
+          },
+          () => {},
+        );
+      },
+      { allowHalfOpen: true },
+    );
     edge = await startTestEdge({
       timeouts: { headersMs: 200, requestMs: 300, keepAliveMs: 200 },
       sites: [
@@ -131,9 +147,16 @@ describe('proxy WebSocket', () => {
             { path: '/refuse', upstream: refuser.origin },
             { path: '/silent', upstream: silent.origin, timeouts: { upstreamMs: 500 } },
             { path: '/half', upstream: halfFrame.origin },
+            { path: '/hold', upstream: holder.origin },
             { path: '/chat', service: 'chat' },
             { path: '/nows', upstream: echo.origin, websocket: false },
           ],
+        },
+        {
+          name: 'plain',
+          hosts: ['plain.example.test'],
+          http: 'serve',
+          routes: [{ path: '/hold', upstream: holder.origin }],
         },
       ],
       services: {
@@ -145,7 +168,7 @@ describe('proxy WebSocket', () => {
 
   after(async () => {
     await edge.stop();
-    for (const upstream of [echo, refuser, silent, halfFrame]) await upstream.close();
+    for (const upstream of [echo, refuser, silent, halfFrame, holder]) await upstream.close();
   });
 
   it('echoes messages over TLS and tells the upstream the client used https', async () => {
@@ -307,6 +330,39 @@ describe('proxy WebSocket', () => {
     resetSocket(socket);
     await waitUntil(() => upstreamSocket!.destroyed, 1_000, 'upstream connection to close');
   });
+
+  for (const listener of ['https', 'http'] as const) {
+    it(`ends a half-closed tunnel over ${listener}`, async () => {
+      const target = edge.context.targets.slot('upstream:' + holder.origin).current!;
+      const socket =
+        listener === 'https'
+          ? connectRaw(edge.httpsPort, { servername: 'app.example.test' })
+          : connectRaw(edge.httpPort);
+      socket.on('error', () => {});
+      let clientClosed = false;
+      socket.on('close', () => (clientClosed = true));
+      const host = listener === 'https' ? 'app.example.test' : 'plain.example.test';
+      socket.write(handshake('/hold/').replace('Host: app.example.test', `Host: ${host}`));
+      assert.equal(statusOf(await readHead(socket)), 101);
+      await waitUntil(() => holder.sockets.size === 1, 1_000, 'upstream connection');
+      const [upstreamSocket] = holder.sockets;
+      let upstreamEnded = false;
+      upstreamSocket!.on('end', () => (upstreamEnded = true));
+      assert.equal(target.upgrades.size, 1);
+
+      socket.end();
+      await waitUntil(() => upstreamEnded, 1_000, 'end of stream passed to the upstream');
+      await waitUntil(() => clientClosed, 4_000, 'client socket to close');
+      await waitUntil(() => target.upgrades.size === 0, 1_000, 'tunnel to close');
+      // The edge has closed its upstream socket, so the upstream's writes are reset.
+      const writeUntilReset = (): boolean => {
+        if (!upstreamSocket!.destroyed) upstreamSocket!.write('x');
+        return upstreamSocket!.destroyed;
+      };
+      await waitUntil(writeUntilReset, 1_000, 'upstream socket reset');
+      await waitUntil(() => holder.sockets.size === 0, 1_000, 'upstream socket to go');
+    });
+  }
 
   it('answers 504 when the upstream never answers the handshake', async () => {
     const raw = await rawExchange(edge.httpsPort, handshake('/silent/'), {

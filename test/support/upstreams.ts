@@ -186,9 +186,10 @@ export interface RawUpstream {
 
 export async function startRawUpstream(
   onConnection: (socket: net.Socket) => void,
+  options: { allowHalfOpen?: boolean } = {},
 ): Promise<RawUpstream> {
   const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
+  const server = net.createServer({ allowHalfOpen: options.allowHalfOpen ?? false }, (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});
