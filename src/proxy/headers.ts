@@ -160,7 +160,12 @@ function isChunked(value: string): boolean {
  * prefix, `-`, and a counter (`3f9c0d6e1a2b4c5d-42`).
  */
 export function requestIdOf(head: RequestHead): string {
-  return head.requestId ?? `${REQUEST_ID_PREFIX}-${++generatedRequestIds}`;
+  return head.requestId ?? newRequestId();
+}
+
+/** Returns a request id unique to this process: its random prefix and a counter. */
+export function newRequestId(): string {
+  return `${REQUEST_ID_PREFIX}-${++generatedRequestIds}`;
 }
 
 /**

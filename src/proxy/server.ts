@@ -3,12 +3,12 @@ import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { EdgeContext } from '../context.ts';
-import type { Logger } from '../log.ts';
 import { TLS_SERVER_OPTIONS } from '../tls/policy.ts';
-import { rawFailureResponse, type FailureKind } from './errors.ts';
+import { FAILURES, failurePage, rawFailureResponse, type FailureKind } from './errors.ts';
 import { DirectPath } from './direct/path.ts';
 import { ExchangeLog } from './exchange.ts';
 import { destroyPool } from './forwarder.ts';
+import { newRequestId } from './headers.ts';
 import { SiteHandler } from './handler.ts';
 import { PlainHttpHandler } from './plain.ts';
 import { refuseUpgrade } from './websocket.ts';
@@ -91,7 +91,7 @@ export async function createProxyServers(context: EdgeContext): Promise<ProxySer
     // The edge is not a forward proxy: CONNECT gets 405 instead of Node's silent disconnect.
     server.on('connect', (_req, socket: Duplex) => refuseUpgrade(socket, 'methodNotAllowed'));
     server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) =>
-      onClientError(log.logger, error, socket),
+      onClientError(log, error, socket),
     );
   }
 
@@ -166,7 +166,7 @@ function followDefaultCertificate(server: https.Server, context: EdgeContext): v
   });
 }
 
-function onClientError(logger: Logger, error: NodeJS.ErrnoException, socket: Duplex): void {
+function onClientError(log: ExchangeLog, error: NodeJS.ErrnoException, socket: Duplex): void {
   const code = error.code ?? '';
   // Node's own handler makes the same check: once a response has started on this socket, an
   // error page would corrupt it, so the connection is only closed.
@@ -182,11 +182,24 @@ function onClientError(logger: Logger, error: NodeJS.ErrnoException, socket: Dup
       : code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? 'requestTimeout'
         : 'badRequest';
-  logger.info(
-    { code, client: (socket as Socket).remoteAddress, err: error.message },
-    'malformed request',
-  );
-  socket.end(rawFailureResponse(kind));
+  const reqId = newRequestId();
+  const client = (socket as Socket).remoteAddress ?? '';
+  log.logger.info({ reqId, code, client, err: error.message }, 'malformed request');
+  socket.end(rawFailureResponse(kind, `X-Request-Id: ${reqId}\r\n`));
+  // Node's parser rejected the request, so its method, target and Host are not known.
+  log.accessLog.write({
+    reqId,
+    site: '',
+    route: '',
+    method: undefined,
+    host: '',
+    path: undefined,
+    status: FAILURES[kind].status,
+    durationMs: 0,
+    bytes: failurePage(kind).length,
+    upstream: '',
+    client,
+  });
 }
 
 function listen(server: Server, port: number, address: string): Promise<void> {

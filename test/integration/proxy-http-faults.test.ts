@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { failurePage } from '../../src/proxy/errors.ts';
 import {
   connectRaw,
   delay,
@@ -434,9 +435,20 @@ describe('proxy upstream and request errors', () => {
       'GARBAGE\r\n\r\n',
       'GET / HTTP/1.1\r\nHost app.example.test\r\n\r\n',
       'GET / HTTP/9.9\r\n\r\n',
+      'G"ET /api/ping HTTP/1.1\r\nHost: app.example.test\r\n\r\n',
+      'GET /ok HTTP/1.1\r\nHost: app.example.test\r\nX-Note: a\x01b\r\n\r\n',
     ]) {
       const raw = await rawExchange(edge.httpsPort, bytes, TLS);
       assert.equal(statusOf(raw), 400, JSON.stringify(bytes));
+
+      // Each rejected request gets an access line under the id its response carries.
+      const reqId = /\r\nx-request-id: ([^\r]+)\r\n/i.exec(raw)?.[1];
+      assert.ok(reqId !== undefined, `no X-Request-Id for ${JSON.stringify(bytes)}`);
+      const line = (): Record<string, unknown> | undefined =>
+        edge.logs.find((entry) => entry.msg === 'request' && entry.reqId === reqId);
+      await waitUntil(() => line() !== undefined, 1_000, `access line of ${reqId}`);
+      assert.equal(line()!.status, 400);
+      assert.equal(line()!.bytes, failurePage('badRequest').length);
     }
     const next = await httpsRequest(edge.httpsPort, { path: '/ok' });
     assert.equal(next.status, 200);
