@@ -134,9 +134,10 @@ function envPort(name: string): number | undefined {
   return port;
 }
 
+/** Prints the demo's URLs to stderr, so that stdout carries only JSON log lines. */
 function printDemoUrls(ports: { http: number; https: number }): void {
   const suffix = ports.https === 443 ? '' : `:${ports.https}`;
-  process.stdout.write(
+  process.stderr.write(
     [
       '',
       'caliente-edge demo is running (self-signed certificate: accept the browser warning).',

@@ -23,15 +23,14 @@ describe('demo mode', () => {
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
 
   before(async () => {
-    // The URLs go straight to stdout while log lines pass through a buffer, so either can come first.
     await waitUntil(
       () =>
-        /production: https:\/\/app\.localhost:\d+\//.test(stdout) &&
+        /production: https:\/\/app\.localhost:\d+\//.test(stderr) &&
         /"listening"[^\n]*\n/.test(stdout),
       90_000,
       `demo URLs and listening line (stderr: ${stderr})`,
     );
-    httpsPort = Number(/staging: +https:\/\/staging\.localhost:(\d+)\//.exec(stdout)![1]);
+    httpsPort = Number(/staging: +https:\/\/staging\.localhost:(\d+)\//.exec(stderr)![1]);
     const listening = JSON.parse(
       stdout.split('\n').find((line) => line.includes('"listening"'))!,
     ) as { http: number };
@@ -50,10 +49,16 @@ describe('demo mode', () => {
     assert.equal((JSON.parse(started) as { config?: string }).config, 'demo');
   });
 
-  it('prints the URLs of both sites', () => {
-    assert.match(stdout, /staging: +https:\/\/staging\.localhost:\d+\//);
-    assert.match(stdout, /production: https:\/\/app\.localhost:\d+\//);
-    assert.match(stdout, /plain HTTP on port \d+ redirects to these with 308/);
+  it('prints the URLs of both sites to stderr', () => {
+    assert.match(stderr, /staging: +https:\/\/staging\.localhost:\d+\//);
+    assert.match(stderr, /production: https:\/\/app\.localhost:\d+\//);
+    assert.match(stderr, /plain HTTP on port \d+ redirects to these with 308/);
+  });
+
+  it('writes only JSON lines to stdout', () => {
+    const lines = stdout.split('\n').filter((line) => line !== '');
+    assert.ok(lines.length > 0, 'log lines on stdout');
+    for (const line of lines) assert.doesNotThrow(() => JSON.parse(line), line);
   });
 
   for (const [host, site] of [
