@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log.ts';
 import type { Target } from '../targets/registry.ts';
@@ -44,6 +45,11 @@ const OPEN_EXCHANGES = Symbol('openExchanges');
 
 type TaggedResponse = ServerResponse & { [EXCHANGE]?: Exchange };
 type TrackedSocket = Socket & { [OPEN_EXCHANGES]?: Exchange[] };
+
+/** Returns the newest unfinished exchange of a connection, the request its parser is reading. */
+export function openExchangeOf(socket: Duplex): Exchange | undefined {
+  return (socket as TrackedSocket)[OPEN_EXCHANGES]?.at(-1);
+}
 
 /** Returns the exchange of a response, for listeners shared by every response. */
 export function exchangeOf(res: ServerResponse): Exchange | undefined {
@@ -112,6 +118,15 @@ export class Exchange {
       this.finish(CLIENT_CLOSED_STATUS, this.bytes);
       this.clientGone();
     }
+  }
+
+  /**
+   * Records the exchange with the status of the error page sent for its malformed body or its
+   * timeout, then ends its upstream side as for a client that left.
+   */
+  rejected(status: number, bytes: number): void {
+    this.finish(status, bytes);
+    this.clientGone();
   }
 
   /** Hook for subclasses: the client closed the connection before the response ended. */

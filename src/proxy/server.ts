@@ -6,7 +6,7 @@ import type { EdgeContext } from '../context.ts';
 import { TLS_SERVER_OPTIONS } from '../tls/policy.ts';
 import { FAILURES, failurePage, rawFailureResponse, type FailureKind } from './errors.ts';
 import { DirectPath } from './direct/path.ts';
-import { ExchangeLog } from './exchange.ts';
+import { ExchangeLog, openExchangeOf } from './exchange.ts';
 import { destroyPool } from './forwarder.ts';
 import { newRequestId } from './headers.ts';
 import { SiteHandler } from './handler.ts';
@@ -182,11 +182,18 @@ function onClientError(log: ExchangeLog, error: NodeJS.ErrnoException, socket: D
       : code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? 'requestTimeout'
         : 'badRequest';
-  const reqId = newRequestId();
+  // A request whose head was accepted has an exchange, which logs it under its own id.
+  const exchange = openExchangeOf(socket);
+  const reqId = exchange?.reqId ?? newRequestId();
   const client = (socket as Socket).remoteAddress ?? '';
+  const status = FAILURES[kind].status;
   log.logger.info({ reqId, code, client, err: error.message }, 'malformed request');
   socket.end(rawFailureResponse(kind, `X-Request-Id: ${reqId}\r\n`));
-  // Node's parser rejected the request, so its method, target and Host are not known.
+  if (exchange !== undefined) {
+    exchange.rejected(status, failurePage(kind).length);
+    return;
+  }
+  // Node's parser rejected the request head, so its method, target and Host are not known.
   log.accessLog.write({
     reqId,
     site: '',
@@ -194,7 +201,7 @@ function onClientError(log: ExchangeLog, error: NodeJS.ErrnoException, socket: D
     method: undefined,
     host: '',
     path: undefined,
-    status: FAILURES[kind].status,
+    status,
     durationMs: 0,
     bytes: failurePage(kind).length,
     upstream: '',

@@ -437,6 +437,7 @@ describe('proxy upstream and request errors', () => {
       'GET / HTTP/9.9\r\n\r\n',
       'G"ET /api/ping HTTP/1.1\r\nHost: app.example.test\r\n\r\n',
       'GET /ok HTTP/1.1\r\nHost: app.example.test\r\nX-Note: a\x01b\r\n\r\n',
+      'POST /ok?bad-body HTTP/1.1\r\nHost: app.example.test\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n',
     ]) {
       const raw = await rawExchange(edge.httpsPort, bytes, TLS);
       assert.equal(statusOf(raw), 400, JSON.stringify(bytes));
@@ -450,6 +451,13 @@ describe('proxy upstream and request errors', () => {
       assert.equal(line()!.status, 400);
       assert.equal(line()!.bytes, failurePage('badRequest').length);
     }
+    // The request with a malformed body was forwarded under its own id: one line, not a 499 too.
+    await delay(100);
+    const bodyLines = edge.logs.filter(
+      (entry) => entry.msg === 'request' && entry.path === '/ok?bad-body',
+    );
+    assert.equal(bodyLines.length, 1);
+    assert.equal(bodyLines[0]!.status, 400);
     const next = await httpsRequest(edge.httpsPort, { path: '/ok' });
     assert.equal(next.status, 200);
   });
