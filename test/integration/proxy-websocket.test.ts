@@ -23,15 +23,23 @@ import {
 
 const HANDSHAKE_KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 
-function handshake(path: string, extra = ''): string {
+function handshake(path: string, extra = '', host = 'app.example.test'): string {
   return (
-    `GET ${path} HTTP/1.1\r\nHost: app.example.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+    `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
     `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${HANDSHAKE_KEY}\r\n${extra}\r\n`
   );
 }
 
 function acceptKey(key: string): string {
   return createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+}
+
+/** Answers the upgrade request `head` read from an upstream socket with 101. */
+function acceptUpgrade(socket: net.Socket, head: string): void {
+  const key = /sec-websocket-key: (.*)\r\n/i.exec(head)![1]!;
+  socket.write(
+    `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n\r\n`,
+  );
 }
 
 /** Opens a `ws` client to the edge over TLS. */
@@ -111,10 +119,7 @@ describe('proxy WebSocket', () => {
     halfFrame = await startRawUpstream((socket) => {
       readHead(socket).then(
         (head) => {
-          const key = /sec-websocket-key: (.*)\r\n/i.exec(head)![1]!;
-          socket.write(
-            `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n\r\n`,
-          );
+          acceptUpgrade(socket, head);
           halfFrameSocket = socket;
         },
         () => {},
@@ -124,12 +129,7 @@ describe('proxy WebSocket', () => {
     holder = await startRawUpstream(
       (socket) => {
         readHead(socket).then(
-          (head) => {
-            const key = /sec-websocket-key: (.*)\r\n/i.exec(head)![1]!;
-            socket.write(
-              `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n\r\n`,
-            );
-          },
+          (head) => acceptUpgrade(socket, head),
           () => {},
         );
       },
@@ -342,7 +342,7 @@ describe('proxy WebSocket', () => {
       let clientClosed = false;
       socket.on('close', () => (clientClosed = true));
       const host = listener === 'https' ? 'app.example.test' : 'plain.example.test';
-      socket.write(handshake('/hold/').replace('Host: app.example.test', `Host: ${host}`));
+      socket.write(handshake('/hold/', '', host));
       assert.equal(statusOf(await readHead(socket)), 101);
       await waitUntil(() => holder.sockets.size === 1, 1_000, 'upstream connection');
       const [upstreamSocket] = holder.sockets;
