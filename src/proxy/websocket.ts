@@ -239,8 +239,8 @@ export class WebSocketTunnel implements UpgradedConnection {
   }
 
   /**
-   * Passes one side's end of stream to the other side. WebSocket has no half-closed connections,
-   * so both sockets are destroyed after CLOSE_GRACE_MS when the other side stays open.
+   * Passes one side's end of stream to the other side, and destroys both sockets after
+   * CLOSE_GRACE_MS if the other side has not closed, so a peer that ignores the end holds none.
    */
   private passEnd(other: Duplex): void {
     other.end();

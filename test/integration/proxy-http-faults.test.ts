@@ -451,7 +451,8 @@ describe('proxy upstream and request errors', () => {
       assert.equal(line()!.status, 400);
       assert.equal(line()!.bytes, failurePage('badRequest').length);
     }
-    // The request with a malformed body was forwarded under its own id: one line, not a 499 too.
+    // The request with a malformed body was forwarded, so it has one line under its own id and
+    // no 499 line.
     await delay(100);
     const bodyLines = edge.logs.filter(
       (entry) => entry.msg === 'request' && entry.path === '/ok?bad-body',

@@ -34,7 +34,7 @@ function acceptKey(key: string): string {
   return createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
 }
 
-/** Answers the upgrade request `head` read from an upstream socket with 101. */
+/** Writes a 101 response to the upgrade request `head` that an upstream socket read. */
 function acceptUpgrade(socket: net.Socket, head: string): void {
   const key = /sec-websocket-key: (.*)\r\n/i.exec(head)![1]!;
   socket.write(
