@@ -173,6 +173,25 @@ describe('upstream response parser framing', () => {
     assert.equal(outcome.head?.keepAliveTimeoutMs, 5_000);
   });
 
+  it('reads the status, the version and the framing headers in any case', () => {
+    const cases: [string, Partial<ParsedHead>][] = [
+      ['HTTP/1.1 204\r\n', { status: 204, keepAlive: true, contentLength: -1 }],
+      ['HTTP/1.0 200 OK\r\nContent-Length: 002\r\n', { keepAlive: false, contentLength: 2 }],
+      ['HTTP/1.1 299 \tA\xe9\r\nCONTENT-LENGTH: 0\r\n', { status: 299, contentLength: 0 }],
+      ['HTTP/1.1 200 OK\r\nconnection: Keep-Alive, \xa0CLOSE \r\n', { keepAlive: false }],
+      ['HTTP/1.1 200 OK\r\nConnection: closed, clos, ,\r\n', { keepAlive: true }],
+      ['HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n', { chunked: true }],
+      ['HTTP/1.1 200 OK\r\nKEEP-ALIVE: Timeout=7\r\n', { keepAliveTimeoutMs: 7_000 }],
+    ];
+    for (const [head, expected] of cases) {
+      const outcome = parse('HEAD', [Buffer.from(`${head}\r\n`, 'latin1')]);
+      assert.ok(outcome.head, head);
+      for (const [key, value] of Object.entries(expected)) {
+        assert.equal(outcome.head[key as keyof ParsedHead], value, `${key} of ${head}`);
+      }
+    }
+  });
+
   it('flags bytes after the end of the response', () => {
     const outcome = parse('GET', [
       Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA'),
@@ -233,6 +252,13 @@ const invalid: [string, string][] = [
   ],
   ['HTTP/2 status line', 'HTTP/2 200 OK\r\nContent-Length: 0\r\n\r\n'],
   ['two-digit status', 'HTTP/1.1 20 OK\r\nContent-Length: 0\r\n\r\n'],
+  ['status 099', 'HTTP/1.1 099 OK\r\nContent-Length: 0\r\n\r\n'],
+  ['four-digit status', 'HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n'],
+  ['HTTP/1.2', 'HTTP/1.2 200 OK\r\nContent-Length: 0\r\n\r\n'],
+  ['control byte in the reason', 'HTTP/1.1 200 O\x01K\r\nContent-Length: 0\r\n\r\n'],
+  ['non-ASCII letter in a name', 'HTTP/1.1 200 OK\r\nX-\xe9: 1\r\nContent-Length: 0\r\n\r\n'],
+  ['Content-Length of 16 digits', 'HTTP/1.1 200 OK\r\nContent-Length: 1000000000000000\r\n\r\n'],
+  ['Content-Length with a sign', 'HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nok'],
   ['missing space after the version', 'HTTP/1.1200 OK\r\nContent-Length: 0\r\n\r\n'],
   ['101 without an upgrade request', 'HTTP/1.1 101 Switching Protocols\r\n\r\n'],
   ['empty line before the status line', '\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'],
