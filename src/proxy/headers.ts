@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { equalsLower } from './ascii.ts';
 
 /** Request ids accepted from clients; anything else is replaced by a generated one. */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -125,22 +126,22 @@ export function scanRequestHead(
     const name = raw[i]!;
     switch (name.length) {
       case 4:
-        if (name.toLowerCase() === 'host') {
+        if (equalsLower(name, 'host')) {
           head.hostCount++;
           head.hostHeader ??= raw[i + 1]!;
         }
         break;
       case 12:
-        if (name.toLowerCase() === 'x-request-id' && REQUEST_ID.test(raw[i + 1]!))
+        if (equalsLower(name, 'x-request-id') && REQUEST_ID.test(raw[i + 1]!))
           head.requestId = raw[i + 1]!;
         break;
       case 14:
-        if (head.bodyLength === 0 && name.toLowerCase() === 'content-length') {
+        if (head.bodyLength === 0 && equalsLower(name, 'content-length')) {
           head.bodyLength = Number(raw[i + 1]!) || 0;
         }
         break;
       case 17:
-        if (name.toLowerCase() === 'transfer-encoding') {
+        if (equalsLower(name, 'transfer-encoding')) {
           // A second Transfer-Encoding line adds codings to the first one.
           if (head.bodyLength === -1 || !isChunked(raw[i + 1]!)) head.unsupportedCoding = true;
           head.bodyLength = -1;
@@ -152,7 +153,7 @@ export function scanRequestHead(
 }
 
 function isChunked(value: string): boolean {
-  return value.length === 7 && value.toLowerCase() === 'chunked';
+  return value.length === 7 && equalsLower(value, 'chunked');
 }
 
 /**
@@ -200,7 +201,7 @@ export function clientResponseHeaders(
 
 /** True for the Connection header's name, in any case. */
 export function isConnection(name: string): boolean {
-  return name.length === 10 && name.toLowerCase() === 'connection';
+  return name.length === 10 && equalsLower(name, 'connection');
 }
 
 /** Adds the value of one more Connection line to the tokens read so far. */
@@ -225,46 +226,40 @@ const OTHER_FORWARDING = 10;
 function classifyRequestHeader(name: string): number {
   switch (name.length) {
     case 2:
-      return name.toLowerCase() === 'te' ? HOP : KEEP;
+      return equalsLower(name, 'te') ? HOP : KEEP;
     case 4:
-      return name.toLowerCase() === 'host' ? HOST : KEEP;
+      return equalsLower(name, 'host') ? HOST : KEEP;
     case 6:
-      return name.toLowerCase() === 'expect' ? HOP : KEEP;
+      return equalsLower(name, 'expect') ? HOP : KEEP;
     case 7: {
-      const lower = name.toLowerCase();
-      if (lower === 'upgrade') return UPGRADE;
-      return lower === 'trailer' ? HOP : KEEP;
+      if (equalsLower(name, 'upgrade')) return UPGRADE;
+      return equalsLower(name, 'trailer') ? HOP : KEEP;
     }
     case 9: {
-      const lower = name.toLowerCase();
-      if (lower === 'x-real-ip') return REAL_IP;
-      return lower === 'forwarded' ? FORWARDED : KEEP;
+      if (equalsLower(name, 'x-real-ip')) return REAL_IP;
+      return equalsLower(name, 'forwarded') ? FORWARDED : KEEP;
     }
     case 10: {
-      const lower = name.toLowerCase();
-      if (lower === 'connection') return CONNECTION;
-      return lower === 'keep-alive' ? HOP : KEEP;
+      if (equalsLower(name, 'connection')) return CONNECTION;
+      return equalsLower(name, 'keep-alive') ? HOP : KEEP;
     }
     case 12:
-      return name.toLowerCase() === 'x-request-id' ? HOP : KEEP;
+      return equalsLower(name, 'x-request-id') ? HOP : KEEP;
     case 15: {
-      const lower = name.toLowerCase();
-      if (lower === 'x-forwarded-for') return XFF;
-      return lower === 'x-forwarded-ssl' ? OTHER_FORWARDING : KEEP;
+      if (equalsLower(name, 'x-forwarded-for')) return XFF;
+      return equalsLower(name, 'x-forwarded-ssl') ? OTHER_FORWARDING : KEEP;
     }
     case 16: {
-      const lower = name.toLowerCase();
-      if (lower === 'x-forwarded-host') return XFH;
-      if (lower === 'x-forwarded-port') return OTHER_FORWARDING;
-      return lower === 'proxy-connection' ? HOP : KEEP;
+      if (equalsLower(name, 'x-forwarded-host')) return XFH;
+      if (equalsLower(name, 'x-forwarded-port')) return OTHER_FORWARDING;
+      return equalsLower(name, 'proxy-connection') ? HOP : KEEP;
     }
     case 17: {
-      const lower = name.toLowerCase();
-      if (lower === 'x-forwarded-proto') return XFP;
-      return lower === 'transfer-encoding' ? HOP : KEEP;
+      if (equalsLower(name, 'x-forwarded-proto')) return XFP;
+      return equalsLower(name, 'transfer-encoding') ? HOP : KEEP;
     }
     case 18:
-      return name.toLowerCase() === 'x-forwarded-scheme' ? OTHER_FORWARDING : KEEP;
+      return equalsLower(name, 'x-forwarded-scheme') ? OTHER_FORWARDING : KEEP;
     default:
       return KEEP;
   }
@@ -282,23 +277,21 @@ export function isDroppedResponseHeader(
 ): boolean {
   switch (name.length) {
     case 14:
-      return status === NO_CONTENT && name.toLowerCase() === 'content-length';
+      return status === NO_CONTENT && equalsLower(name, 'content-length');
     case 7: {
-      const lower = name.toLowerCase();
-      return lower === 'upgrade' || lower === 'trailer';
+      return equalsLower(name, 'upgrade') || equalsLower(name, 'trailer');
     }
     case 10: {
-      const lower = name.toLowerCase();
-      return lower === 'connection' || lower === 'keep-alive';
+      return equalsLower(name, 'connection') || equalsLower(name, 'keep-alive');
     }
     case 12:
-      return name.toLowerCase() === 'x-request-id';
+      return equalsLower(name, 'x-request-id');
     case 16:
-      return name.toLowerCase() === 'proxy-connection';
+      return equalsLower(name, 'proxy-connection');
     case 17:
-      return name.toLowerCase() === 'transfer-encoding';
+      return equalsLower(name, 'transfer-encoding');
     case 25:
-      return replaceHsts && name.toLowerCase() === 'strict-transport-security';
+      return replaceHsts && equalsLower(name, 'strict-transport-security');
     default:
       return false;
   }

@@ -9,6 +9,7 @@ import {
   type ForwardingFacts,
 } from '../../src/proxy/headers.ts';
 import { peerAddress, TrustedProxies } from '../../src/proxy/trusted.ts';
+import { equalsLower } from '../../src/proxy/ascii.ts';
 import { toClientHeaders } from '../../src/proxy/upstream/response-headers.ts';
 
 const facts: ForwardingFacts = {
@@ -317,5 +318,23 @@ describe('TrustedProxies', () => {
     assert.equal(peerAddress('::ffff:127.0.0.1'), '127.0.0.1');
     assert.equal(peerAddress('::1'), '::1');
     assert.equal(peerAddress(undefined), '');
+  });
+});
+
+describe('equalsLower', () => {
+  it('matches a header name in any ASCII case and nothing else', () => {
+    for (const name of ['x-request-id', 'X-Request-Id', 'X-REQUEST-ID', 'x-rEqUeSt-iD'])
+      assert.equal(equalsLower(name, 'x-request-id'), true, name);
+    for (const name of [
+      'x_request_id',
+      'x-request-i',
+      'x-request-idd',
+      'x-request-1d',
+      'y-request-id',
+    ])
+      assert.equal(equalsLower(name, 'x-request-id'), false, name);
+    assert.equal(equalsLower('HOST', 'host'), true);
+    assert.equal(equalsLower('ho\u0173t', 'host'), false);
+    assert.equal(equalsLower('', ''), true);
   });
 });

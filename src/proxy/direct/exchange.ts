@@ -9,6 +9,7 @@ import type { UpstreamPool } from '../upstream/pool.ts';
 import { RETRYABLE_METHODS } from '../upstream/raw-exchange.ts';
 import { toClientHeaders } from '../upstream/response-headers.ts';
 import type { DirectRequestHead } from './request-head.ts';
+import { equalsLower } from '../ascii.ts';
 
 /** A request the site handler routed to a proxied target, ready for the direct path. */
 export interface DirectRoute {
@@ -94,8 +95,8 @@ export class DirectExchange implements UpstreamRequest {
     let date = false;
     for (let i = 0; i < clientHeaders.length; i += 2) {
       const name = clientHeaders[i]!;
-      if (name.length === 14 && name.toLowerCase() === 'content-length') length = true;
-      else if (name.length === 4 && name.toLowerCase() === 'date') date = true;
+      if (name.length === 14 && equalsLower(name, 'content-length')) length = true;
+      else if (name.length === 4 && equalsLower(name, 'date')) date = true;
       head += `${name}: ${clientHeaders[i + 1]!}\r\n`;
     }
     if (!date) head += `Date: ${httpDate()}\r\n`;

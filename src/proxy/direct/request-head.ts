@@ -5,6 +5,8 @@
  * connection from then on and applies its own parser's rules.
  */
 
+import { equalsLower } from '../ascii.ts';
+
 /** Largest head the direct path reads; Node's default `maxHeaderSize`, so the limits agree. */
 export const MAX_HEAD_BYTES = 16 * 1024;
 
@@ -84,16 +86,16 @@ function readHeaderLines(text: string, from: number, head: DirectRequestHead): b
 function acceptHeader(name: string, value: string, head: DirectRequestHead): boolean {
   switch (name.length) {
     case 6:
-      return name.toLowerCase() !== 'expect';
+      return !equalsLower(name, 'expect');
     case 7:
-      return name.toLowerCase() !== 'upgrade';
+      return !equalsLower(name, 'upgrade');
     case 10:
-      if (name.toLowerCase() === 'connection' && hasToken(value, 'close')) head.close = true;
+      if (equalsLower(name, 'connection') && hasToken(value, 'close')) head.close = true;
       return true;
     case 14:
-      return name.toLowerCase() !== 'content-length' || value === '0';
+      return !equalsLower(name, 'content-length') || value === '0';
     case 17:
-      return name.toLowerCase() !== 'transfer-encoding';
+      return !equalsLower(name, 'transfer-encoding');
     default:
       return true;
   }

@@ -7,12 +7,14 @@ const PAYLOAD_METHODS = new Set(['POST', 'PUT', 'PATCH']);
  * `upstreamRequestHeaders`, whose names and values Node's request parser already validated, and
  * `path` comes from the parsed request target, so neither can contain CR or LF.
  */
+
+import { equalsLower } from '../ascii.ts';
 export function requestHead(method: string, path: string, headers: readonly string[]): string {
   let head = `${method} ${path} HTTP/1.1\r\n`;
   let hasLength = false;
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i]!;
-    if (name.length === 14 && name.toLowerCase() === 'content-length') hasLength = true;
+    if (name.length === 14 && equalsLower(name, 'content-length')) hasLength = true;
     head += `${name}: ${headers[i + 1]!}\r\n`;
   }
   // Some servers reply 411 to a POST without a length, so an empty body gets an explicit one.

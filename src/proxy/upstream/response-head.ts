@@ -1,4 +1,5 @@
 import { EdgeError } from '../../errors.ts';
+import { equalsLower, equalsLowerAt } from '../ascii.ts';
 
 /** A response head as read from an upstream, with its framing facts. */
 export interface ParsedHead {
@@ -197,23 +198,6 @@ function hasToken(list: string, token: string): boolean {
     start = end + 1;
   }
   return false;
-}
-
-/**
- * Compares text with a lowercase literal of ASCII letters and `-`, ignoring ASCII case.
- * `code | 0x20` is a letter's lowercase form. Besides the letter itself and its uppercase form, the
- * only code it maps onto one of these characters is CR onto `-`, and the callers never pass CR.
- */
-function equalsLower(text: string, lower: string): boolean {
-  return text.length === lower.length && equalsLowerAt(text, 0, lower);
-}
-
-/** equalsLower for the characters of `text` from `start` on. */
-function equalsLowerAt(text: string, start: number, lower: string): boolean {
-  for (let i = 0; i < lower.length; i++) {
-    if ((text.charCodeAt(start + i) | 0x20) !== lower.charCodeAt(i)) return false;
-  }
-  return true;
 }
 
 function isDigit(code: number): boolean {
