@@ -168,7 +168,7 @@ function readFramingHeader(head: ParsedHead, name: string, value: string): boole
   return false;
 }
 
-/** 1 to 15 decimal digits, and nothing else. */
+/** Reads a Content-Length value, which must be 1 to 15 decimal digits and nothing else. */
 function contentLengthOf(value: string): number {
   if (value.length === 0 || value.length > MAX_CONTENT_LENGTH_DIGITS)
     throw invalidResponse('malformed Content-Length');
@@ -182,8 +182,8 @@ function contentLengthOf(value: string): number {
 }
 
 /**
- * Whether the comma-separated list holds `token` (lowercase), ignoring case and the spaces, tabs
- * and no-break spaces around each item.
+ * Checks whether the comma-separated list contains `token` (lowercase), ignoring case and the
+ * spaces, tabs and no-break spaces around each item.
  */
 function hasToken(list: string, token: string): boolean {
   let start = 0;
@@ -213,7 +213,7 @@ function isWhitespace(code: number): boolean {
   return code === SPACE || code === TAB;
 }
 
-/** What String.trim removes from a Latin-1 string that has no control character but HTAB. */
+/** Matches what String.trim removes from a Latin-1 string without control characters but HTAB. */
 function isItemSpace(code: number): boolean {
   return code === SPACE || code === TAB || code === NO_BREAK_SPACE;
 }
