@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import pino from 'pino';
 import type { SiteConfig } from '../../src/config/schema.ts';
@@ -29,6 +29,7 @@ describe('direct data path', () => {
   let target: Target;
   let stats: RouteStats;
   let port: number;
+  let routedSockets: Socket[];
 
   beforeEach(async () => {
     upstreamHandler = (req, res) => res.end(`upstream saw ${req.method} ${req.url}`);
@@ -54,6 +55,7 @@ describe('direct data path', () => {
     } as unknown as CompiledRoute;
 
     nodeRequests = [];
+    routedSockets = [];
     server = http.createServer((req, res) => {
       let body = '';
       req.setEncoding('latin1');
@@ -67,7 +69,8 @@ describe('direct data path', () => {
       log: new ExchangeLog(pino({ level: 'silent' }), false),
       firstRequestMs: 5_000,
       keepAliveMs: 300,
-      router: (head) => {
+      router: (head, socket) => {
+        routedSockets.push(socket);
         if (!head.url.startsWith('/direct')) return undefined;
         return {
           route,
@@ -127,6 +130,42 @@ describe('direct data path', () => {
       'upstream saw GET /direct/2',
       'upstream saw GET /direct/3',
     ]);
+  });
+
+  it('reads client sockets without data events', async () => {
+    const client = await RawClient.connect(port);
+    client.send('GET /direct/a HTTP/1.1\r\nHost: app.test\r\n\r\n');
+    const response = await client.response();
+    client.close();
+
+    assert.equal(response.body, 'upstream saw GET /direct/a');
+    assert.equal(routedSockets.length, 1);
+    // The socket reads into the direct path's shared buffer, so nothing listens for 'data'.
+    assert.equal(routedSockets[0]!.listenerCount('data'), 0);
+  });
+
+  it('holds a pipelined burst over 64 KiB until the running response ends', async () => {
+    upstreamHandler = (req, res) => {
+      const delay = req.url === '/direct/slow' ? 150 : 0;
+      setTimeout(() => res.end(`upstream saw ${req.method} ${req.url}`), delay);
+    };
+    const pad = 'p'.repeat(1_000);
+    const count = 100;
+    let burst = '';
+    for (let i = 0; i < count; i++)
+      burst += `GET /direct/n${i} HTTP/1.1\r\nHost: a\r\nX-Pad: ${pad}\r\n\r\n`;
+    assert.ok(burst.length > 64 * 1024);
+
+    const client = await RawClient.connect(port);
+    client.send('GET /direct/slow HTTP/1.1\r\nHost: a\r\n\r\n');
+    client.send(burst);
+    const bodies = [(await client.response()).body];
+    for (let i = 0; i < count; i++) bodies.push((await client.response()).body);
+    client.close();
+
+    assert.equal(bodies[0], 'upstream saw GET /direct/slow');
+    for (let i = 0; i < count; i++) assert.equal(bodies[i + 1], `upstream saw GET /direct/n${i}`);
+    assert.deepEqual(nodeRequests, []);
   });
 
   it('hands the connection to Node at the first request it does not take', async () => {
@@ -310,12 +349,14 @@ describe('direct data path behind TLS', () => {
       res.end(`node saw ${req.method} ${req.url} over ${req.socket.constructor.name}`),
     );
     const secureFlags: boolean[] = [];
+    const dataListeners: number[] = [];
     const direct = new DirectPath({
       log: new ExchangeLog(pino({ level: 'silent' }), false),
       firstRequestMs: 5_000,
       keepAliveMs: 5_000,
-      router: (head, _socket, secure) => {
+      router: (head, socket, secure) => {
         secureFlags.push(secure);
+        dataListeners.push(socket.listenerCount('data'));
         if (head.url !== '/direct') return undefined;
         return {
           route,
@@ -345,6 +386,8 @@ describe('direct data path behind TLS', () => {
       assert.equal(proxied.headers['strict-transport-security'], 'max-age=60');
       assert.equal(handed.body, 'node saw OPTIONS * over TLSSocket');
       assert.deepEqual(secureFlags, [true, true]);
+      // The TLS socket reads into the shared buffer too, until the hand-off.
+      assert.equal(dataListeners[0], 0);
     } finally {
       direct.closeAllConnections();
       server.closeAllConnections();

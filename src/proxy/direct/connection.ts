@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
 import type { ExchangeLog } from '../exchange.ts';
 import { COPY_WHEN_QUEUED_BYTES } from '../upstream/connection.ts';
 import { DirectExchange, type DirectClient, type DirectRoute } from './exchange.ts';
@@ -29,6 +29,67 @@ const CONNECTION = Symbol('directConnection');
 type TaggedSocket = Socket & { [CONNECTION]?: DirectConnection };
 
 /**
+ * The socket fields behind `net.connect`'s `onread` option: with them set, a read goes into the
+ * given buffer and to the callback instead of into a new 64 KiB allocation and a 'data' event.
+ * Node offers no such option for the sockets a server accepts, so the fields are looked up by name
+ * on a probe socket. On a Node without them, the direct path reads through 'data' events.
+ */
+interface UserBufferFields {
+  buffer: symbol;
+  callback: symbol;
+  generator: symbol;
+}
+
+const userBuffer = findUserBufferFields();
+/**
+ * The one read buffer of all direct connections. Each read is handled before the next one starts,
+ * and a connection copies the bytes it keeps past its read.
+ */
+const READ_BUFFER = userBuffer === undefined ? undefined : Buffer.allocUnsafeSlow(64 * 1024);
+
+type ReadCallback = (this: Socket, length: number, buffer: Buffer) => boolean;
+type UserBufferSocket = Socket & Record<symbol, Buffer | ReadCallback | null>;
+interface UserBufferHandle {
+  useUserBuffer?: (buffer: Buffer) => void;
+}
+
+function findUserBufferFields(): UserBufferFields | undefined {
+  const probe = new Socket();
+  const fields = new Map(Object.getOwnPropertySymbols(probe).map((key) => [key.description, key]));
+  probe.destroy();
+  const buffer = fields.get('kBuffer');
+  const callback = fields.get('kBufferCb');
+  const generator = fields.get('kBufferGen');
+  if (buffer === undefined || callback === undefined || generator === undefined) return undefined;
+  return { buffer, callback, generator };
+}
+
+/**
+ * Makes the socket read into READ_BUFFER and call `onRead`, when this Node allows it. Returns
+ * false when the socket must be read through 'data' events.
+ */
+function readIntoSharedBuffer(socket: Socket): boolean {
+  const handle = (socket as unknown as { _handle?: UserBufferHandle | null })._handle;
+  if (userBuffer === undefined || READ_BUFFER === undefined) return false;
+  if (typeof handle?.useUserBuffer !== 'function') return false;
+  const fields = socket as UserBufferSocket;
+  if (fields[userBuffer.generator] !== null) return false;
+  fields[userBuffer.buffer] = READ_BUFFER;
+  fields[userBuffer.callback] = onRead;
+  handle.useUserBuffer(READ_BUFFER);
+  return true;
+}
+
+/**
+ * Turns a socket that reads into READ_BUFFER back into one that emits each read as a new Buffer,
+ * for Node's HTTP server. The socket's native handle keeps the shared buffer, so each read is
+ * copied out of it.
+ */
+function readIntoNewBuffers(socket: Socket): void {
+  (socket as UserBufferSocket)[userBuffer!.callback] = pushCopy;
+}
+
+/**
  * A client connection on the direct path. It reads request heads itself and forwards the plain
  * bodyless requests that the site handler routes to a proxied target. At the first request it
  * does not take (a body, an upgrade, a static file, an error page, a partial head), it gives the
@@ -48,6 +109,8 @@ export class DirectConnection implements DirectClient {
    * another one, or corked, still points into its Buffer. TCP sends from the Buffer itself.
    */
   private readonly encrypted: boolean;
+  /** Reads arrive in READ_BUFFER through `onRead`; otherwise as 'data' events. */
+  private readonly sharedBuffer: boolean;
   private closeRequested = false;
   private paused = false;
   private ended = false;
@@ -62,12 +125,18 @@ export class DirectConnection implements DirectClient {
     this.encrypted = (socket as { encrypted?: boolean }).encrypted === true;
     (socket as TaggedSocket)[CONNECTION] = this;
     socket.setNoDelay(true);
-    socket.on('data', onData);
+    this.sharedBuffer = readIntoSharedBuffer(socket);
+    if (!this.sharedBuffer) socket.on('data', onData);
     socket.on('drain', onDrain);
     socket.on('error', onError);
     socket.on('close', onClose);
     socket.on('end', onEnd);
     this.timer = setTimeout(onIdleTimeout, owner.firstRequestMs, this).unref();
+    // A TLS socket may have read the first request with the handshake, before it came here.
+    if (this.sharedBuffer && socket.readableLength > 0) {
+      const early = socket.read() as Buffer | null;
+      if (early !== null) this.received(early);
+    }
   }
 
   get closeAfterResponse(): boolean {
@@ -87,6 +156,13 @@ export class DirectConnection implements DirectClient {
       this.paused = true;
       this.socket.pause();
     }
+  }
+
+  /** Takes a read in READ_BUFFER; what the connection keeps past this call is copied out. */
+  receivedShared(length: number): void {
+    this.received(READ_BUFFER!.subarray(0, length));
+    const unread = this.unread;
+    if (unread !== null && unread.buffer === READ_BUFFER!.buffer) this.unread = Buffer.from(unread);
   }
 
   /**
@@ -228,8 +304,12 @@ export class DirectConnection implements DirectClient {
     delete (socket as TaggedSocket)[CONNECTION];
     this.ended = true;
     this.owner.connectionClosed(this);
-    const unread = this.unread ?? undefined;
+    let unread = this.unread ?? undefined;
     this.unread = null;
+    if (this.sharedBuffer) {
+      readIntoNewBuffers(socket);
+      if (unread?.buffer === READ_BUFFER!.buffer) unread = Buffer.from(unread);
+    }
     this.owner.handOff(socket, unread);
   }
 }
@@ -240,6 +320,16 @@ function connectionOf(socket: Socket): DirectConnection | undefined {
 
 function onData(this: Socket, chunk: Buffer): void {
   connectionOf(this)?.received(chunk);
+}
+
+function onRead(this: Socket, length: number): boolean {
+  connectionOf(this)?.receivedShared(length);
+  // The connection pauses the socket itself when it holds too many unread bytes.
+  return true;
+}
+
+function pushCopy(this: Socket, length: number, buffer: Buffer): boolean {
+  return this.push(Buffer.from(buffer.subarray(0, length)));
 }
 
 function onDrain(this: Socket): void {
