@@ -48,20 +48,23 @@ async function handle(
 ): Promise<void> {
   const { auth } = options;
   try {
-    auth.checkRateLimit(request.clientAddress);
+    // Checked before the rate limit and not counted as a failure: it is about the transport, and
+    // a client sent to http:// by mistake must not lock itself out of HTTPS.
     if (!request.secure) {
       throw new EdgeError(
         'EDGE_DEPLOY_HTTPS_REQUIRED',
-        'the deploy API is served over HTTPS only',
+        'the deploy API is served over HTTPS only; use the https:// URL',
         { status: 403 },
       );
     }
+    auth.checkRateLimit(request.clientAddress);
     const body = await readBody(request);
     const environment = authenticate(options, request, body);
     await handler(options, request, body, environment);
   } catch (error) {
     const edgeError = toEdgeError(error);
-    if (edgeError.status === 401 || edgeError.status === 403) {
+    const authFailure = edgeError.status === 401 || edgeError.status === 403;
+    if (authFailure && edgeError.code !== 'EDGE_DEPLOY_HTTPS_REQUIRED') {
       auth.recordFailure(request.clientAddress);
     }
     options.logger.warn(

@@ -230,6 +230,26 @@ describe('deploy auth', () => {
     await rejected(limited, 429, 'EDGE_DEPLOY_RATE_LIMITED');
   });
 
+  it('does not count plain-HTTP attempts as failures', async () => {
+    const headers = fresh();
+    for (let i = 0; i < 5; i++) {
+      const insecure = await signedRequest(api.url, '/_edge/deploy', {
+        body: { service: 'web', note: 'plain' },
+        secret: prodSecret,
+        headers: { ...headers, 'x-test-insecure': '1' },
+      });
+      await rejected(insecure, 403, 'EDGE_DEPLOY_HTTPS_REQUIRED');
+    }
+
+    // maxFailedAttempts is 3: had those counted, this one would get 429.
+    const secure = await signedRequest(api.url, '/_edge/deploy', {
+      body: { service: 'web', note: 'plain' },
+      secret: prodSecret,
+      headers,
+    });
+    await rejected(secure, 400, 'EDGE_DEPLOY_BAD_REQUEST');
+  });
+
   it('rate-limits an IPv6 /64 as one client', async () => {
     for (const address of ['2001:db8:7:1::1', '2001:db8:7:1::2', '2001:db8:7:1:aaaa::3']) {
       const response = await signedRequest(api.url, '/_edge/deploy', {
