@@ -1,4 +1,4 @@
-import http, { type Server, type ServerOptions } from 'node:http';
+import http, { type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -54,7 +54,7 @@ export async function createProxyServers(context: EdgeContext): Promise<ProxySer
   httpServer.on('request', (req, res) => plain.handleRequest(req, res));
   httpServer.on('checkContinue', (req, res) => plain.handleExpectContinue(req, res));
   httpServer.on('upgrade', (req, socket: Duplex, head: Buffer) =>
-    plain.handleUpgrade(req, socket, head),
+    afterPendingResponses(socket, () => plain.handleUpgrade(req, socket, head)),
   );
 
   const defaultCertificate = context.certificates.defaultCertificate();
@@ -70,7 +70,7 @@ export async function createProxyServers(context: EdgeContext): Promise<ProxySer
   httpsServer.on('request', (req, res) => sites.handleRequest(req, res));
   httpsServer.on('checkContinue', (req, res) => sites.handleExpectContinue(req, res));
   httpsServer.on('upgrade', (req, socket: Duplex, head: Buffer) =>
-    sites.handleUpgrade(req, socket, head),
+    afterPendingResponses(socket, () => sites.handleUpgrade(req, socket, head)),
   );
   httpsServer.on('tlsClientError', (error, socket) => {
     // Scanners and expired handshakes produce these constantly, so they stay at debug level.
@@ -89,7 +89,9 @@ export async function createProxyServers(context: EdgeContext): Promise<ProxySer
 
   for (const server of [httpServer, httpsServer]) {
     // The edge is not a forward proxy: CONNECT gets 405 instead of Node's silent disconnect.
-    server.on('connect', (_req, socket: Duplex) => refuseUpgrade(socket, 'methodNotAllowed'));
+    server.on('connect', (_req, socket: Duplex) =>
+      afterPendingResponses(socket, () => refuseUpgrade(socket, 'methodNotAllowed')),
+    );
     server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) =>
       onClientError(log, error, socket),
     );
@@ -239,4 +241,31 @@ async function waitFor(promise: Promise<void>, ms: number): Promise<boolean> {
   const done = await Promise.race([promise.then(() => true), timeout]);
   clearTimeout(timer);
   return done;
+}
+
+/**
+ * Runs `next` once Node's server has finished the responses it still owes on the socket. Node
+ * emits 'upgrade' and 'connect' as soon as it parses the request, even while responses to requests
+ * pipelined before it are still running. Answering at once would put this answer ahead of theirs,
+ * and a ServerResponse for an ignored upgrade could not take the socket they still own.
+ */
+export function afterPendingResponses(socket: Duplex, next: () => void): void {
+  const current = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (current === undefined || current === null) {
+    next();
+    return;
+  }
+
+  const onClose = (): void => {
+    current.off('finish', onFinish);
+  };
+  // Node's own 'finish' listener, added first, detaches the response and hands the socket to the
+  // next pipelined one, so this one sees the socket's next owner, if any.
+  const onFinish = (): void => {
+    socket.off('close', onClose);
+    if (socket.destroyed) return;
+    afterPendingResponses(socket, next);
+  };
+  current.once('finish', onFinish);
+  socket.once('close', onClose);
 }

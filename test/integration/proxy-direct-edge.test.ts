@@ -24,9 +24,10 @@ describe('direct path in the edge', () => {
   before(async () => {
     staticDir = mkdtempSync(path.join(tmpdir(), 'edge-direct-'));
     writeFileSync(path.join(staticDir, 'index.html'), '<p>front</p>');
-    upstream = await startUpstream((req, res, body) =>
-      res.end(`${req.method} ${req.url} ${body.toString()}`),
-    );
+    upstream = await startUpstream((req, res, body) => {
+      const delayMs = req.url === '/api/slow' ? 300 : 0;
+      setTimeout(() => res.end(`${req.method} ${req.url} ${body.toString()}`), delayMs);
+    });
     edge = await startTestEdge({
       sites: [
         {
@@ -92,6 +93,51 @@ describe('direct path in the edge', () => {
       await waitUntil(() => accessLines(edge, '/api/two').length > 0);
       assert.equal(accessLines(edge, '/api/one').at(-1)?.status, 200);
       assert.equal(accessLines(edge, '/api/one').at(-1)?.route, '/api/');
+    });
+  }
+
+  for (const [listener, secure] of [
+    ['HTTPS', true],
+    ['plain HTTP', false],
+  ] as const) {
+    const connect = () =>
+      secure
+        ? RawClient.connectTls(edge.httpsPort, undefined, 'app.example.test')
+        : RawClient.connect(edge.httpPort);
+    const host = 'Host: app.example.test\r\n';
+    const slowPost = `POST /api/slow HTTP/1.1\r\n${host}Content-Length: 5\r\n\r\nhello`;
+
+    it(`answers a pipelined h2c upgrade after the response before it (${listener})`, async () => {
+      const client = await connect();
+      client.send(
+        `${slowPost}GET /api/h2 HTTP/1.1\r\n${host}Connection: Upgrade\r\nUpgrade: h2c\r\n\r\n`,
+      );
+      const posted = await client.response();
+      const ignored = await client.response();
+      client.close();
+
+      assert.equal(posted.body, 'POST /api/slow hello');
+      assert.equal(ignored.body, 'GET /api/h2 ');
+      // The edge is still up.
+      const next = await connect();
+      next.send(`GET /api/after HTTP/1.1\r\n${host}\r\n`);
+      assert.equal((await next.response()).body, 'GET /api/after ');
+      next.close();
+    });
+
+    it(`answers a pipelined WebSocket upgrade after the response before it (${listener})`, async () => {
+      const client = await connect();
+      client.send(
+        `${slowPost}GET /api/ws HTTP/1.1\r\n${host}Connection: Upgrade\r\nUpgrade: websocket\r\n` +
+          'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+      );
+      const posted = await client.response();
+      // The upstream answers the upgrade as a plain request, and the edge relays that answer.
+      const refused = await client.response();
+      client.close();
+
+      assert.equal(posted.body, 'POST /api/slow hello');
+      assert.equal(refused.body, 'GET /api/ws ');
     });
   }
 
