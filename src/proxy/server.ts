@@ -246,8 +246,8 @@ async function waitFor(promise: Promise<void>, ms: number): Promise<boolean> {
 /**
  * Runs `next` once Node's server has finished the responses it still owes on the socket. Node
  * emits 'upgrade' and 'connect' as soon as it parses the request, even while responses to requests
- * pipelined before it are still running. Answering at once would put this answer ahead of theirs,
- * and a ServerResponse for an ignored upgrade could not take the socket they still own.
+ * pipelined before it are still running. A reply written at once would go out ahead of theirs, and
+ * a ServerResponse for an ignored upgrade could not take the socket they still own.
  */
 export function afterPendingResponses(socket: Duplex, next: () => void): void {
   const current = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
@@ -260,7 +260,7 @@ export function afterPendingResponses(socket: Duplex, next: () => void): void {
     current.off('finish', onFinish);
   };
   // Node's own 'finish' listener, added first, detaches the response and hands the socket to the
-  // next pipelined one, so this one sees the socket's next owner, if any.
+  // next pipelined one, so by the time this listener runs the socket has its next owner, if any.
   const onFinish = (): void => {
     socket.off('close', onClose);
     if (socket.destroyed) return;
