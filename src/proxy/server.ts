@@ -263,7 +263,8 @@ export function afterPendingResponses(socket: Duplex, next: () => void): void {
   // next pipelined one, so by the time this listener runs the socket has its next owner, if any.
   const onFinish = (): void => {
     socket.off('close', onClose);
-    if (socket.destroyed) return;
+    // A response that closes the connection (Connection: close) leaves nothing to answer on.
+    if (socket.destroyed || socket.writableEnded) return;
     afterPendingResponses(socket, next);
   };
   current.once('finish', onFinish);
