@@ -250,23 +250,43 @@ async function waitFor(promise: Promise<void>, ms: number): Promise<boolean> {
  * a ServerResponse for an ignored upgrade could not take the socket they still own.
  */
 export function afterPendingResponses(socket: Duplex, next: () => void): void {
-  const current = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
-  if (current === undefined || current === null) {
+  const first = ownerOf(socket);
+  if (first === undefined) {
     next();
     return;
   }
 
-  const onClose = (): void => {
+  let current = first;
+  // Node stops passing the socket's 'drain' on to its response when it emits 'upgrade', so a
+  // response larger than the socket's buffer (a static file piped into it) would stall.
+  const onDrain = (): void => {
+    const owner = ownerOf(socket);
+    if (owner?.writableNeedDrain === true) owner.emit('drain');
+  };
+  const stop = (): void => {
     current.off('finish', onFinish);
+    socket.off('close', stop);
+    socket.off('drain', onDrain);
   };
   // Node's own 'finish' listener, added first, detaches the response and hands the socket to the
   // next pipelined one, so by the time this listener runs the socket has its next owner, if any.
   const onFinish = (): void => {
-    socket.off('close', onClose);
+    const owner = ownerOf(socket);
+    if (owner !== undefined && !socket.destroyed) {
+      current = owner;
+      owner.once('finish', onFinish);
+      return;
+    }
+    stop();
     // A response that closes the connection (Connection: close) leaves nothing to answer on.
-    if (socket.destroyed || socket.writableEnded) return;
-    afterPendingResponses(socket, next);
+    if (!socket.destroyed && !socket.writableEnded) next();
   };
   current.once('finish', onFinish);
-  socket.once('close', onClose);
+  socket.on('drain', onDrain);
+  socket.once('close', stop);
+}
+
+/** The response Node's server is writing on the socket, if any. */
+function ownerOf(socket: Duplex): ServerResponse | undefined {
+  return (socket as { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined;
 }

@@ -24,6 +24,7 @@ describe('direct path in the edge', () => {
   before(async () => {
     staticDir = mkdtempSync(path.join(tmpdir(), 'edge-direct-'));
     writeFileSync(path.join(staticDir, 'index.html'), '<p>front</p>');
+    writeFileSync(path.join(staticDir, 'big.bin'), Buffer.alloc(200_000, 'b'));
     upstream = await startUpstream((req, res, body) => {
       const delayMs = req.url === '/api/slow' ? 300 : 0;
       setTimeout(() => res.end(`${req.method} ${req.url} ${body.toString()}`), delayMs);
@@ -123,6 +124,20 @@ describe('direct path in the edge', () => {
       next.send(`GET /api/after HTTP/1.1\r\n${host}\r\n`);
       assert.equal((await next.response()).body, 'GET /api/after ');
       next.close();
+    });
+
+    it(`finishes a large static file before a pipelined upgrade (${listener})`, async () => {
+      const client = await connect();
+      client.send(
+        `GET /big.bin HTTP/1.1\r\n${host}\r\nGET /api/h2 HTTP/1.1\r\n${host}Connection: Upgrade\r\nUpgrade: h2c\r\n\r\n`,
+      );
+      const file = await client.response();
+      const ignored = await client.response();
+      client.close();
+
+      assert.equal(file.status, 200);
+      assert.equal(file.body.length, 200_000);
+      assert.equal(ignored.body, 'GET /api/h2 ');
     });
 
     it(`answers a pipelined WebSocket upgrade after the response before it (${listener})`, async () => {

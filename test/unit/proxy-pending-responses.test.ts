@@ -58,4 +58,18 @@ describe('afterPendingResponses', () => {
     owner.emit('finish');
     assert.equal(ran, 0);
   });
+
+  it('passes the socket drain on to a waiting response', () => {
+    const owner = Object.assign(new EventEmitter(), { writableNeedDrain: true });
+    const socket = ownedSocket(owner);
+    let drains = 0;
+    owner.on('drain', () => drains++);
+    afterPendingResponses(socket, () => {});
+
+    socket.emit('drain');
+    assert.equal(drains, 1);
+    owner.writableNeedDrain = false;
+    socket.emit('drain');
+    assert.equal(drains, 1, 'no drain for a response that does not wait');
+  });
 });
