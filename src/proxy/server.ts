@@ -278,7 +278,7 @@ export function afterPendingResponses(socket: Duplex, next: () => void): void {
       return;
     }
     stop();
-    // A response that closes the connection (Connection: close) leaves nothing to answer on.
+    // A response that closed the connection (Connection: close) leaves no socket to reply on.
     if (!socket.destroyed && !socket.writableEnded) next();
   };
   current.once('finish', onFinish);
@@ -286,7 +286,7 @@ export function afterPendingResponses(socket: Duplex, next: () => void): void {
   socket.once('close', stop);
 }
 
-/** The response Node's server is writing on the socket, if any. */
+/** Returns the response Node's server is writing on the socket, if any. */
 function ownerOf(socket: Duplex): ServerResponse | undefined {
   return (socket as { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined;
 }
