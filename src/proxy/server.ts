@@ -178,6 +178,16 @@ function onClientError(log: ExchangeLog, error: NodeJS.ErrnoException, socket: D
     socket.destroy();
     return;
   }
+  // Bytes after a request with Connection: close. That request's response is still to come and
+  // closes the connection, so the bytes are dropped instead of a 400 replacing that response.
+  const exchange = openExchangeOf(socket);
+  if (
+    code === 'HPE_CLOSED_CONNECTION' &&
+    (exchange !== undefined || ownerOf(socket) !== undefined)
+  ) {
+    log.logger.debug({ reqId: exchange?.reqId, code }, 'bytes after Connection: close dropped');
+    return;
+  }
   const kind: FailureKind =
     code === 'HPE_HEADER_OVERFLOW'
       ? 'headersTooLarge'
@@ -185,7 +195,6 @@ function onClientError(log: ExchangeLog, error: NodeJS.ErrnoException, socket: D
         ? 'requestTimeout'
         : 'badRequest';
   // A request whose head was accepted has an exchange, which logs it under its own id.
-  const exchange = openExchangeOf(socket);
   const reqId = exchange?.reqId ?? newRequestId();
   const client = (socket as Socket).remoteAddress ?? '';
   const status = FAILURES[kind].status;

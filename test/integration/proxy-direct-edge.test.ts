@@ -140,6 +140,19 @@ describe('direct path in the edge', () => {
       assert.equal(ignored.body, 'GET /api/h2 ');
     });
 
+    it(`answers a closing request and drops what follows it (${listener})`, async () => {
+      const client = await connect();
+      client.send(
+        `GET /index.html HTTP/1.1\r\n${host}Connection: close\r\n\r\nGET /index.html HTTP/1.1\r\n${host}\r\n`,
+      );
+      const front = await client.response();
+      await client.closedByServer(2_000);
+
+      assert.equal(front.status, 200);
+      assert.equal(front.body, '<p>front</p>');
+      assert.equal(front.headers.connection, 'close');
+    });
+
     it(`answers a pipelined WebSocket upgrade after the response before it (${listener})`, async () => {
       const client = await connect();
       client.send(
