@@ -5,7 +5,6 @@ import { expectTypeMap } from './issues.ts';
 /** Durations are milliseconds and sizes are bytes throughout the configuration. */
 export const DEFAULT_HEADERS_TIMEOUT_MS = 20_000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 300_000;
-export const DEFAULT_SEND_TIMEOUT_MS = 60_000;
 export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 5_000;
 export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
@@ -117,11 +116,6 @@ const timeoutsSchema = z
     requestMs: durationMs.default(DEFAULT_REQUEST_TIMEOUT_MS),
     /** Idle time after which a client keep-alive connection is closed. */
     keepAliveMs: positiveMs.default(DEFAULT_KEEP_ALIVE_TIMEOUT_MS),
-    /**
-     * Time a client may take without reading any of the response bytes waiting for it before its
-     * connection is closed. 0 disables.
-     */
-    sendMs: durationMs.default(DEFAULT_SEND_TIMEOUT_MS),
     /** Time in-flight requests get to finish after SIGTERM. */
     shutdownGraceMs: durationMs.default(DEFAULT_SHUTDOWN_GRACE_MS),
   })

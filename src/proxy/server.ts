@@ -10,7 +10,6 @@ import { ExchangeLog, openExchangeOf } from './exchange.ts';
 import { destroyPool } from './forwarder.ts';
 import { newRequestId } from './headers.ts';
 import { SiteHandler } from './handler.ts';
-import { SendWatch } from './send-watch.ts';
 import { PlainHttpHandler } from './plain.ts';
 import { refuseUpgrade } from './websocket.ts';
 import { buildRouter, closeReplacedPools } from './routes.ts';
@@ -87,10 +86,6 @@ export async function createProxyServers(context: EdgeContext): Promise<ProxySer
   });
   direct.attach(httpServer, false);
   direct.attach(httpsServer, true);
-  // After the direct path, which takes over the listeners present when it attaches.
-  const sendWatch = new SendWatch(config.timeouts.sendMs, logger);
-  httpServer.on('connection', (socket: Socket) => sendWatch.add(socket));
-  httpsServer.on('secureConnection', (socket: Socket) => sendWatch.add(socket));
 
   for (const server of [httpServer, httpsServer]) {
     // The edge is not a forward proxy: CONNECT gets 405 instead of Node's silent disconnect.
@@ -116,7 +111,6 @@ export async function createProxyServers(context: EdgeContext): Promise<ProxySer
     },
     async close(graceMs: number) {
       sites.closing = true;
-      sendWatch.stop();
       // After a start that failed on the first port, no listener opened and none closes.
       const listened = httpServer.listening || httpsServer.listening;
       const closed = Promise.all([closeServer(httpServer), closeServer(httpsServer)]);
