@@ -160,12 +160,12 @@ describe('direct path in the edge', () => {
           'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
       );
       const posted = await client.response();
-      // The upstream answers the upgrade as a plain request, and the edge relays that answer.
-      const refused = await client.response();
+      // The upstream serves the upgrade as a plain request, and the edge relays its response.
+      const relayed = await client.response();
       client.close();
 
       assert.equal(posted.body, 'POST /api/slow hello');
-      assert.equal(refused.body, 'GET /api/ws ');
+      assert.equal(relayed.body, 'GET /api/ws ');
     });
   }
 

@@ -6,7 +6,7 @@ import { afterPendingResponses } from '../../src/proxy/server.ts';
 
 type OwnedSocket = PassThrough & { _httpMessage?: EventEmitter | null };
 
-/** A socket whose current response is `owner`, the way Node's server marks it. */
+/** Creates a socket whose current response is `owner`, the way Node's server marks it. */
 function ownedSocket(owner: EventEmitter | null): OwnedSocket {
   const socket: OwnedSocket = new PassThrough();
   socket._httpMessage = owner;
