@@ -9,7 +9,7 @@ import {
   type ForwardingFacts,
 } from '../../src/proxy/headers.ts';
 import { peerAddress, TrustedProxies } from '../../src/proxy/trusted.ts';
-import { equalsLower } from '../../src/proxy/ascii.ts';
+import { equalsLower, hasToken } from '../../src/proxy/ascii.ts';
 import { toClientHeaders } from '../../src/proxy/upstream/response-headers.ts';
 
 const facts: ForwardingFacts = {
@@ -336,5 +336,14 @@ describe('equalsLower', () => {
     assert.equal(equalsLower('HOST', 'host'), true);
     assert.equal(equalsLower('ho\u0173t', 'host'), false);
     assert.equal(equalsLower('', ''), true);
+  });
+});
+
+describe('hasToken', () => {
+  it('finds a token in a header list', () => {
+    for (const list of ['close', 'CLOSE', 'keep-alive, Close', ' \tclose\xa0 ,x', 'a,,close,'])
+      assert.equal(hasToken(list, 'close'), true, list);
+    for (const list of ['', 'closed', 'clos', 'keep-alive', 'close-x, y', 'cl ose'])
+      assert.equal(hasToken(list, 'close'), false, list);
   });
 });

@@ -5,7 +5,7 @@
  * connection from then on and applies its own parser's rules.
  */
 
-import { equalsLower } from '../ascii.ts';
+import { equalsLower, hasToken } from '../ascii.ts';
 
 /** Largest head the direct path reads; Node's default `maxHeaderSize`, so the limits agree. */
 export const MAX_HEAD_BYTES = 16 * 1024;
@@ -138,14 +138,6 @@ function isTarget(url: string): boolean {
     if (code <= 0x20 || code >= 0x7f) return false;
   }
   return true;
-}
-
-function hasToken(value: string, token: string): boolean {
-  if (value.length === token.length) return value.toLowerCase() === token;
-  return value
-    .toLowerCase()
-    .split(',')
-    .some((part) => part.trim() === token);
 }
 
 const TOKEN: boolean[] = (() => {

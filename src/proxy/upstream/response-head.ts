@@ -1,5 +1,5 @@
 import { EdgeError } from '../../errors.ts';
-import { equalsLower, equalsLowerAt } from '../ascii.ts';
+import { equalsLower, hasToken } from '../ascii.ts';
 
 /** A response head as read from an upstream, with its framing facts. */
 export interface ParsedHead {
@@ -34,7 +34,6 @@ const DIGIT_9 = 0x39;
 const SPACE = 0x20;
 const TAB = 0x09;
 const DEL = 0x7f;
-const NO_BREAK_SPACE = 0xa0;
 /** Length of `HTTP/1.x NNN`, the status line without its reason. */
 const STATUS_LINE_MIN = 12;
 
@@ -181,25 +180,6 @@ function contentLengthOf(value: string): number {
   return length;
 }
 
-/**
- * Checks whether the comma-separated list contains `token` (lowercase), ignoring case and the
- * spaces, tabs and no-break spaces around each item.
- */
-function hasToken(list: string, token: string): boolean {
-  let start = 0;
-  while (start <= list.length) {
-    let end = list.indexOf(',', start);
-    if (end === -1) end = list.length;
-    let itemStart = start;
-    let itemEnd = end;
-    while (itemStart < itemEnd && isItemSpace(list.charCodeAt(itemStart))) itemStart++;
-    while (itemEnd > itemStart && isItemSpace(list.charCodeAt(itemEnd - 1))) itemEnd--;
-    if (itemEnd - itemStart === token.length && equalsLowerAt(list, itemStart, token)) return true;
-    start = end + 1;
-  }
-  return false;
-}
-
 function isDigit(code: number): boolean {
   return code >= DIGIT_0 && code <= DIGIT_9;
 }
@@ -211,9 +191,4 @@ function isControl(code: number): boolean {
 
 function isWhitespace(code: number): boolean {
   return code === SPACE || code === TAB;
-}
-
-/** Matches what String.trim removes from a Latin-1 string without control characters but HTAB. */
-function isItemSpace(code: number): boolean {
-  return code === SPACE || code === TAB || code === NO_BREAK_SPACE;
 }
