@@ -6,7 +6,7 @@ const NO_BREAK_SPACE = 0xa0;
  * Compares text with a lowercase literal of ASCII letters and `-`, ignoring ASCII case, without
  * the copy that toLowerCase makes. `code | 0x20` is a letter's lowercase form. Besides the letter
  * itself and its uppercase form, the only code it maps onto one of these characters is CR onto
- * `-`, and header names, the only text with `-` compared here, never hold CR.
+ * `-`, and header names, the only text with `-` compared here, never contain CR.
  */
 export function equalsLower(text: string, lower: string): boolean {
   return text.length === lower.length && equalsLowerAt(text, 0, lower);

@@ -172,8 +172,7 @@ function onClientError(log: ExchangeLog, error: NodeJS.ErrnoException, socket: D
   const code = error.code ?? '';
   // Node's own handler makes the same check: once a response has started on this socket, an
   // error page would corrupt it, so the connection is only closed.
-  const started = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage
-    ?.headersSent;
+  const started = ownerOf(socket)?.headersSent;
   if (code === 'ECONNRESET' || code === 'EPIPE' || !socket.writable || started === true) {
     socket.destroy();
     return;

@@ -161,7 +161,7 @@ export class DirectConnection implements DirectClient {
     }
   }
 
-  /** Takes a read in READ_BUFFER; what the connection keeps past this call is copied out. */
+  /** Takes a read in READ_BUFFER. The bytes the connection keeps past this call are copied out. */
   receivedShared(length: number): void {
     this.received(READ_BUFFER!.subarray(0, length));
     const unread = this.unread;
