@@ -1,6 +1,7 @@
 # caliente-edge image.
 #
-# Production build (needs npm and a C compiler in BUILD_IMAGE, which the default node image has):
+# Production build (needs npm and C and C++ compilers in BUILD_IMAGE, which the default node image
+# has):
 #   docker build -t caliente-edge .
 #
 # Build from files compiled outside Docker, for a base image without npm (the test suite uses
@@ -10,7 +11,7 @@
 # Both paths end in the same runtime stage. Both need BuildKit (DOCKER_BUILDKIT=1 on Docker
 # 20.10, or docker buildx build): the classic builder runs every stage and fails in the unused one.
 ARG BASE_IMAGE=node:20-bookworm-slim
-# The full node image, unlike the slim one, has the C compiler for the malloc_trim addon.
+# The full node image, unlike the slim one, has the C and C++ compilers for the addons in native/.
 ARG BUILD_IMAGE=node:20-bookworm
 # Stage whose /out tree the runtime copies: build (compile here) or prebuilt (from the context).
 ARG APP_FILES=build
@@ -21,7 +22,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-COPY native/malloc-trim.c ./native/
+COPY native/malloc-trim.c native/session-tickets.cc ./native/
 COPY scripts/build-native.sh ./scripts/
 RUN npm run build \
   && bash scripts/build-native.sh \
@@ -50,7 +51,8 @@ COPY bin ./bin
 COPY demo ./demo
 COPY --from=app /out/app/node_modules ./node_modules
 COPY --from=app /out/app/dist ./dist
-# native/build/malloc-trim.node: returns the memory glibc freed to the system after a load.
+# native/build: malloc-trim.node returns the memory glibc freed to the system after a load,
+# session-tickets.node sets the TLS 1.3 session tickets per handshake.
 COPY --from=app /out/app/native ./native
 # Certificates and deploy state: the only paths the edge writes. Named volumes mounted here
 # start with this owner.

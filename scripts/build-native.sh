@@ -1,29 +1,41 @@
 #!/usr/bin/env bash
-# Compiles the Node-API addon in native/ that calls glibc's malloc_trim, which the edge runs after
-# its idle garbage collection. Needs a C compiler (cc) and Node's headers, which the official node
-# images and Node's release tarballs have in include/node next to bin/node.
+# Compiles the addons in native/: malloc-trim.node (Node-API, C), which calls glibc's malloc_trim
+# after the edge's idle garbage collection, and session-tickets.node (V8 API, C++), which sets the
+# number of TLS 1.3 session tickets on the HTTPS listener. Needs a C and a C++ compiler (cc, c++)
+# and Node's headers, which the official node images and Node's release tarballs have in
+# include/node next to bin/node.
 # Usage: scripts/build-native.sh [OUT_DIR]   (default: native/build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-native/build}
-compiler=${CC:-cc}
-if ! command -v "$compiler" >/dev/null; then
-  echo "build-native: C compiler '$compiler' not found; install gcc (Debian: apt-get install gcc libc6-dev) or set CC" >&2
-  exit 1
-fi
+c_compiler=${CC:-cc}
+cxx_compiler=${CXX:-c++}
+for compiler in "$c_compiler" "$cxx_compiler"; do
+  if ! command -v "$compiler" >/dev/null; then
+    echo "build-native: compiler '$compiler' not found; install gcc and g++ (Debian: apt-get install gcc g++ libc6-dev) or set CC and CXX" >&2
+    exit 1
+  fi
+done
 headers=$(node -p "require('node:path').resolve(process.execPath, '../../include/node')")
-if [ ! -f "$headers/node_api.h" ]; then
-  echo "build-native: node_api.h not found in $headers; use a Node installation that ships its headers" >&2
-  exit 1
-fi
+for header in node_api.h node.h openssl/ssl.h; do
+  if [ ! -f "$headers/$header" ]; then
+    echo "build-native: $header not found in $headers; use a Node installation that ships its headers" >&2
+    exit 1
+  fi
+done
 mkdir -p "$out"
 # Built in a temporary directory, so an interrupted build leaves no partial file in OUT_DIR. The
-# edge loads the addon only when it matches the SHA-256 written next to it, so a file damaged by
+# edge loads an addon only when it matches the SHA-256 written next to it, so a file damaged by
 # an interrupted copy is skipped instead of crashing dlopen.
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-"$compiler" -O2 -Wall -Wextra -Werror -shared -fPIC -I"$headers" \
+"$c_compiler" -O2 -Wall -Wextra -Werror -shared -fPIC -isystem "$headers" \
   -o "$work/malloc-trim.node" native/malloc-trim.c
-sha256sum "$work/malloc-trim.node" | cut -d ' ' -f 1 >"$work/malloc-trim.node.sha256"
-mv -f "$work/malloc-trim.node.sha256" "$out/malloc-trim.node.sha256"
-mv -f "$work/malloc-trim.node" "$out/malloc-trim.node"
+# Node's and V8's headers are -isystem, so their own warnings do not fail the build.
+"$cxx_compiler" -O2 -std=c++17 -Wall -Wextra -Werror -shared -fPIC -isystem "$headers" \
+  -o "$work/session-tickets.node" native/session-tickets.cc
+for addon in malloc-trim session-tickets; do
+  sha256sum "$work/$addon.node" | cut -d ' ' -f 1 >"$work/$addon.node.sha256"
+  mv -f "$work/$addon.node.sha256" "$out/$addon.node.sha256"
+  mv -f "$work/$addon.node" "$out/$addon.node"
+done

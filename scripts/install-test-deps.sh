@@ -3,7 +3,7 @@
 set -euo pipefail
 packages=(docker.io pebble busybox-static docker-registry chromium openssl curl iptables
   iproute2 netcat-openbsd postgresql-client postgresql wrk nginx-light haproxy caddy docker-compose
-  gcc libc6-dev)
+  gcc g++ libc6-dev)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

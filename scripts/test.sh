@@ -20,7 +20,7 @@ echo "# starting private Docker daemon, registry and base images in $work"
 start_test_dockerd "$work/dk"
 start_test_registry "$work/registry" "${EDGE_TEST_REGISTRY_PORT:-5055}"
 build_test_base_images "$work/images"
-# Builds the malloc_trim addon into native/build, where the edges started by the tests find it.
+# Builds the addons into native/build, where the edges started by the tests find them.
 bash scripts/build-native.sh
 mkdir -p test-artifacts
 

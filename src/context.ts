@@ -6,6 +6,7 @@ import type { RouteStats } from './stats.ts';
 import type { ContainerStatus, DeployRecord, UpstreamStatus } from './status.ts';
 import type { TargetRegistry } from './targets/registry.ts';
 import type { CertificateManager } from './tls/index.ts';
+import type { SessionTickets } from './tls/session-tickets.ts';
 
 /** Docker access: containers of deployable services, followed through Docker events. */
 export interface DockerRuntime {
@@ -51,4 +52,6 @@ export interface EdgeContext {
   networkGuard?: NetworkGuard;
   /** Full garbage collections once a load is over. */
   idleCollector?: IdleCollector;
+  /** TLS 1.3 session tickets per full handshake; without it OpenSSL's default of two applies. */
+  sessionTickets?: SessionTickets;
 }

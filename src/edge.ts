@@ -12,6 +12,7 @@ import { registerAdminRoutes } from './admin/index.ts';
 import { createNetworkGuard } from './network-guard.ts';
 import { fullCollector, IdleCollector } from './idle-collector.ts';
 import { loadMallocTrim, type MallocTrimLoad } from './malloc-trim.ts';
+import { SessionTickets } from './tls/session-tickets.ts';
 
 export interface RunningEdge {
   context: EdgeContext;
@@ -25,6 +26,8 @@ export interface StartEdgeOptions {
   idleCheckIntervalMs?: number;
   /** The malloc_trim addon, loaded from native/build when not given. */
   mallocTrim?: MallocTrimLoad;
+  /** The session-ticket addon, loaded from native/build when not given. */
+  sessionTickets?: SessionTickets;
 }
 
 /** Builds every module from `config` and starts the listeners. */
@@ -44,7 +47,16 @@ export async function startEdge(
     }),
     routeStats: [],
     startedAt: Date.now(),
+    sessionTickets: options.sessionTickets ?? new SessionTickets(),
   };
+  if (context.sessionTickets?.reason !== undefined) {
+    logger
+      .child({ module: 'tls' })
+      .info(
+        { reason: context.sessionTickets.reason },
+        "sending OpenSSL's default of two TLS 1.3 session tickets per handshake",
+      );
+  }
 
   let servers: ProxyServers | undefined;
   try {

@@ -41,10 +41,7 @@ export const silentLogger: Logger = pino({ level: 'silent' });
  * function. A flush that has not completed is not repeated: under sustained load the destination
  * never drains, and each pending flush keeps a 'drain' and an 'error' listener attached to it.
  */
-export function flushPeriodically(
-  logger: Pick<Logger, 'flush'>,
-  intervalMs: number,
-): () => void {
+export function flushPeriodically(logger: Pick<Logger, 'flush'>, intervalMs: number): () => void {
   let pending = false;
   const timer = setInterval(() => {
     if (pending) return;

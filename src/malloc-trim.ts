@@ -1,8 +1,5 @@
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { errorMessage } from './errors.ts';
+import { loadAddon } from './native.ts';
 
 /**
  * Path of the compiled addon. Both src/ and dist/ sit next to native/, in the repository and in
@@ -15,76 +12,12 @@ export const MALLOC_TRIM_ADDON = fileURLToPath(
 /** Outcome of loading the addon: the trim function, or why the edge runs without it. */
 export type MallocTrimLoad = { trim: () => boolean } | { trim: undefined; reason: string };
 
-/** Largest addon file read; the built one is about 16 KiB. */
-const MAX_ADDON_BYTES = 1024 * 1024;
-
 /**
  * Loads the addon that calls glibc's malloc_trim(0), which returns the free pages inside glibc's
- * heaps to the system and reports whether there were any. The image builds it; a development
- * checkout has it after `npm run build:native`. A C library other than glibc (musl) fails to load
- * it, and the edge then runs without it.
- *
- * The file must match the SHA-256 that the build writes next to it. dlopen maps a damaged shared
- * object (cut short, or with zeros where code was) and the process dies with SIGBUS or SIGSEGV,
- * which no try/catch can handle.
+ * heaps to the system and reports whether there were any. A C library other than glibc (musl)
+ * fails to load it, and the edge then runs without it.
  */
 export function loadMallocTrim(path: string = MALLOC_TRIM_ADDON): MallocTrimLoad {
-  const checksumPath = `${path}.sha256`;
-  let addon: Buffer;
-  let expected: string;
-  try {
-    addon = readRegularFile(path);
-    expected = readRegularFile(checksumPath).toString('latin1').trim();
-  } catch (error) {
-    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
-    const detail = missing ? 'not found' : `cannot be read: ${errorMessage(error)}`;
-    const file = missing && existsSync(path) ? checksumPath : path;
-    return { trim: undefined, reason: `${file} ${detail} (build it with npm run build:native)` };
-  }
-
-  const actual = createHash('sha256').update(addon).digest('hex');
-  if (actual !== expected) {
-    return {
-      trim: undefined,
-      reason: `${path} does not match ${checksumPath}; rebuild it with npm run build:native`,
-    };
-  }
-  const machine = elfMachine(addon);
-  const expectedMachine = ELF_MACHINES[process.arch];
-  if (machine !== undefined && expectedMachine !== undefined && machine !== expectedMachine) {
-    return {
-      trim: undefined,
-      reason: `${path} is built for another CPU (ELF machine ${machine}, this is ${process.arch})`,
-    };
-  }
-  try {
-    const exports = createRequire(import.meta.url)(path) as { trim?: unknown };
-    if (typeof exports.trim !== 'function') {
-      return { trim: undefined, reason: `${path} has no trim function` };
-    }
-    return { trim: exports.trim as () => boolean };
-  } catch (error) {
-    return { trim: undefined, reason: `loading ${path} failed: ${errorMessage(error)}` };
-  }
-}
-
-/**
- * ELF machine numbers of the CPUs Node's Linux builds run on. glibc reports an addon built for
- * another CPU as "No such file or directory", so the edge names the mismatch itself.
- */
-const ELF_MACHINES: Partial<Record<string, number>> = { x64: 62, arm64: 183, ia32: 3, arm: 40 };
-
-/** Returns the machine field of an ELF file, or undefined for any other file. */
-function elfMachine(file: Buffer): number | undefined {
-  if (file.length < 20 || file.readUInt32BE(0) !== 0x7f454c46) return undefined;
-  // e_machine follows the 16-byte e_ident and the 2-byte e_type, in the file's byte order.
-  return file[5] === 2 ? file.readUInt16BE(18) : file.readUInt16LE(18);
-}
-
-/** Reads a regular file of at most MAX_ADDON_BYTES, never a device, a FIFO or a directory. */
-function readRegularFile(path: string): Buffer {
-  const stats = statSync(path);
-  if (!stats.isFile()) throw new Error('not a regular file');
-  if (stats.size > MAX_ADDON_BYTES) throw new Error(`${stats.size} bytes, over ${MAX_ADDON_BYTES}`);
-  return readFileSync(path);
+  const loaded = loadAddon<() => boolean>(path, 'trim');
+  return loaded.fn ? { trim: loaded.fn } : { trim: undefined, reason: loaded.reason };
 }

@@ -75,7 +75,7 @@ export function edgeCommand(
   const nodeArgs = [...productionNodeOptions(), ...extraNodeArgs];
   const commandPrefix = ['node', ...productionNodeOptions()].join(' ');
   if (process.env.BENCH_EDGE_RUNTIME === 'tsx') {
-    buildMallocTrim(path.resolve('native/build'));
+    buildAddons(path.resolve('native/build'));
     return {
       args: [...nodeArgs, '--import', 'tsx', source, '--config', configFile],
       description: `${commandPrefix} --import tsx src/main.ts --config edge.yml`,
@@ -104,11 +104,11 @@ export function productionNodeOptions(dockerfile = path.resolve('Dockerfile')): 
   return argv.slice(1, scriptIndex === -1 ? argv.length : scriptIndex);
 }
 
-/** Compiles the malloc_trim addon the image carries into `outDir`, or throws the compiler's error. */
-function buildMallocTrim(outDir: string): void {
+/** Compiles the addons the image carries into `outDir`, or throws the compiler's error. */
+function buildAddons(outDir: string): void {
   const result = spawnSync('bash', ['scripts/build-native.sh', outDir], { encoding: 'utf8' });
   if (result.status !== 0) {
-    throw new Error(`building the malloc_trim addon failed: ${result.stderr.trim()}`);
+    throw new Error(`building the addons in native/ failed: ${result.stderr.trim()}`);
   }
 }
 
@@ -122,8 +122,9 @@ function compileEdge(workDir: string): string {
   // Type errors elsewhere in the tree must not stop the benchmark: tsc still emits JavaScript.
   spawnSync(tsc, ['-p', 'tsconfig.build.json', '--outDir', outDir], { stdio: 'ignore' });
   if (!existsSync(main)) throw new Error(`compiling src/ with tsc produced no ${main}`);
-  // edge-dist/malloc-trim.js loads ../native/build/malloc-trim.node, as /app/dist does in the image.
-  buildMallocTrim(path.join(workDir, 'native', 'build'));
+  // edge-dist/malloc-trim.js loads ../native/build/malloc-trim.node, and edge-dist/tls/ the
+  // session-ticket addon from the same directory, as /app/dist does in the image.
+  buildAddons(path.join(workDir, 'native', 'build'));
 
   // The compiled files are ES modules and import packages from the repository's node_modules.
   writeFileSync(path.join(workDir, 'package.json'), '{ "type": "module" }\n');

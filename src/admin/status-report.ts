@@ -9,6 +9,7 @@ import type {
   UpstreamStatus,
 } from '../status.ts';
 import type { EdgeSampler } from './edge-stats.ts';
+import { OPENSSL_DEFAULT_SESSION_TICKETS } from '../tls/session-tickets.ts';
 import { redactSecrets } from './redact.ts';
 import type {
   CertificateItem,
@@ -78,6 +79,7 @@ function edgeSection(context: EdgeContext, sampler: EdgeSampler, now: number): E
         : null,
       mallocTrim: idle?.mallocTrim ?? false,
     },
+    tls: { sessionTickets: context.sessionTickets?.count ?? OPENSSL_DEFAULT_SESSION_TICKETS },
     eventLoopDelayMs: { mean: delay.meanMs, p50: delay.p50Ms, p99: delay.p99Ms, max: delay.maxMs },
     ...sampler.rates(),
   };

@@ -33,6 +33,10 @@ export interface EdgeSection {
     /** Whether glibc's malloc_trim follows each idle collection (the addon loaded). */
     mallocTrim: boolean;
   };
+  tls: {
+    /** TLS 1.3 session tickets sent after each full handshake: 1, or OpenSSL's 2 without the addon. */
+    sessionTickets: number;
+  };
   eventLoopDelayMs: { mean: number; p50: number; p99: number; max: number };
   requestsTotal: number;
   requestsPerSecond: number;

@@ -66,6 +66,7 @@ export async function createProxyServers(context: EdgeContext): Promise<ProxySer
     handshakeTimeout: config.timeouts.headersMs,
     SNICallback: (name, callback) => context.certificates.sniCallback(name, callback),
   });
+  context.sessionTickets?.applyTo(httpsServer);
   followDefaultCertificate(httpsServer, context);
   httpsServer.on('request', (req, res) => sites.handleRequest(req, res));
   httpsServer.on('checkContinue', (req, res) => sites.handleExpectContinue(req, res));
@@ -165,6 +166,7 @@ function followDefaultCertificate(server: https.Server, context: EdgeContext): v
     if (next === current) return;
     current = next;
     server.setSecureContext({ ...TLS_SERVER_OPTIONS, cert: next.cert, key: next.key });
+    context.sessionTickets?.applyTo(server);
   });
 }
 

@@ -12,6 +12,7 @@ import { createLogger } from '../../src/log.ts';
 import { createProxyServers, type ProxyServers } from '../../src/proxy/server.ts';
 import { TargetRegistry } from '../../src/targets/registry.ts';
 import type { CertificateManager } from '../../src/tls/index.ts';
+import type { SessionTickets } from '../../src/tls/session-tickets.ts';
 import { createSelfSignedCertificate } from '../../src/tls/self-signed.ts';
 
 /** A proxy under test on loopback ports, with its log lines collected. */
@@ -33,6 +34,8 @@ export interface TestEdgeOptions {
   certificates?: CertificateManager;
   /** Extra names on the self-signed certificate besides every site host. */
   extraNames?: string[];
+  /** Sets the TLS 1.3 session tickets per handshake; OpenSSL's default without it. */
+  sessionTickets?: SessionTickets;
 }
 
 /**
@@ -61,6 +64,7 @@ export async function startTestEdge(
     routeStats: [],
     startedAt: Date.now(),
     networkGuard: options.networkGuard,
+    sessionTickets: options.sessionTickets,
   };
   const servers = await createProxyServers(context);
   await servers.listen();

@@ -77,6 +77,7 @@ const STATUS_SHAPE: ShapeObject = {
       lastIdleCollectionFreedBytes: 'number|null',
       mallocTrim: 'boolean',
     },
+    tls: { sessionTickets: 'number' },
     eventLoopDelayMs: { mean: 'number', p50: 'number', p99: 'number', max: 'number' },
     requestsTotal: 'number',
     requestsPerSecond: 'number',
