@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict';
+import type net from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { BUFFERED_BODY_MAX_BYTES } from '../../src/proxy/forwarder.ts';
+import {
+  connectRaw,
+  delay,
+  oneSite,
+  startRawUpstream,
+  startTestEdge,
+  waitUntil,
+  type RawUpstream,
+  type TestEdge,
+} from '../support/upstreams.ts';
+
+const TLS = { servername: 'app.example.test' };
+
+/**
+ * Replies to each request once its whole body has arrived, with the body's length and its first
+ * and last bytes, and records every byte received.
+ */
+function answerWhenComplete(received: string[]): (socket: net.Socket) => void {
+  return (socket) => {
+    let pending = '';
+    socket.on('data', (chunk: Buffer) => {
+      const text = chunk.toString('latin1');
+      received.push(text);
+      pending += text;
+      const headEnd = pending.indexOf('\r\n\r\n');
+      if (headEnd === -1) return;
+      const length = Number(/content-length: (\d+)/i.exec(pending.slice(0, headEnd))?.[1] ?? 0);
+      const body = pending.slice(headEnd + 4);
+      if (body.length < length) return;
+      pending = '';
+      const answer = `${body.length} ${body.slice(0, 3)}..${body.slice(-3)}`;
+      socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${answer.length}\r\n\r\n${answer}`);
+    });
+  };
+}
+
+/** Reads a socket until it closes and returns what arrived. */
+function readAll(socket: net.Socket): Promise<string> {
+  return new Promise((resolve) => {
+    let text = '';
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+    socket.on('close', () => resolve(text));
+  });
+}
+
+describe('request bodies on the proxy', () => {
+  let edge: TestEdge;
+  let upstream: RawUpstream;
+  const received: string[] = [];
+
+  before(async () => {
+    upstream = await startRawUpstream(answerWhenComplete(received));
+    edge = await startTestEdge(oneSite(upstream.origin));
+  });
+
+  after(async () => {
+    await edge.stop();
+    await upstream.close();
+  });
+
+  /** Returns the target of the only route, whose in-flight count a deploy's drain waits for. */
+  function target() {
+    const [slot] = [...edge.context.targets.entries()];
+    assert.ok(slot?.current, 'the route has a target');
+    return slot.current;
+  }
+
+  it('small body sent once complete', async () => {
+    received.length = 0;
+    const socket = connectRaw(edge.httpsPort, TLS);
+    const response = readAll(socket);
+    socket.write(
+      'POST /form HTTP/1.1\r\nHost: app.example.test\r\nContent-Length: 10\r\nConnection: close\r\n\r\nabcde',
+    );
+    await delay(300);
+    const beforeRest = received.join('');
+    socket.write('fghij');
+    const text = await response;
+
+    assert.equal(beforeRest, '', 'the upstream saw nothing of a partial small body');
+    assert.match(text, /^HTTP\/1\.1 200 /);
+    assert.match(text, /\r\n\r\n10 abc\.\.hij$/);
+    assert.match(received.join(''), /^POST \/form HTTP\/1\.1\r\n[^]*\r\n\r\nabcdefghij$/);
+    assert.equal(target().inflight, 0);
+  });
+
+  it('larger body streamed', async () => {
+    received.length = 0;
+    const length = BUFFERED_BODY_MAX_BYTES + 1;
+    const socket = connectRaw(edge.httpsPort, TLS);
+    const response = readAll(socket);
+    socket.write(
+      `POST /upload HTTP/1.1\r\nHost: app.example.test\r\nContent-Length: ${length}\r\nConnection: close\r\n\r\nxyz`,
+    );
+    await waitUntil(() => received.join('').includes('POST /upload'), 2_000, 'the request head');
+    socket.write('y'.repeat(length - 6) + 'end');
+    const text = await response;
+
+    assert.match(text, /^HTTP\/1\.1 200 /);
+    assert.match(text, new RegExp(`\\r\\n\\r\\n${length} xyz\\.\\.end$`));
+  });
+
+  it('pipelined small bodies', async () => {
+    received.length = 0;
+    const socket = connectRaw(edge.httpsPort, TLS);
+    const response = readAll(socket);
+    socket.write(
+      'POST /a HTTP/1.1\r\nHost: app.example.test\r\nContent-Length: 6\r\n\r\nfirst!' +
+        'POST /b HTTP/1.1\r\nHost: app.example.test\r\nContent-Length: 7\r\nConnection: close\r\n\r\nsecond!',
+    );
+    const text = await response;
+
+    assert.match(text, /\r\n\r\n6 fir\.\.st!HTTP\/1\.1 200 /);
+    assert.match(text, /\r\n\r\n7 sec\.\.nd!$/);
+  });
+
+  it('client gone mid-body: 400, no upstream', async () => {
+    received.length = 0;
+    const connectionsBefore = upstream.sockets.size;
+    const socket = connectRaw(edge.httpsPort, TLS);
+    socket.on('error', () => {});
+    socket.write('POST /left HTTP/1.1\r\nHost: app.example.test\r\nContent-Length: 10\r\n\r\nabc');
+    await delay(200);
+    socket.destroy();
+    await waitUntil(
+      () => edge.logs.some((entry) => entry.msg === 'request' && entry.path === '/left'),
+      2_000,
+      'the access line',
+    );
+    const line = edge.logs.find((entry) => entry.msg === 'request' && entry.path === '/left');
+
+    // nginx also logs 400 when the client closes while it reads the body.
+    assert.equal(line?.status, 400);
+    assert.equal(received.join(''), '');
+    assert.ok(upstream.sockets.size <= connectionsBefore, 'no new upstream connection');
+    assert.equal(target().inflight, 0);
+  });
+});
