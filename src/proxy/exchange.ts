@@ -198,6 +198,28 @@ export class ForwardedExchange extends Exchange {
   }
 }
 
+/**
+ * Reads the request body of `exchange` into `target` from `offset`, then calls `done` with the
+ * filled part, unless the exchange finished first. The body must have a Content-Length that fits:
+ * Node's parser ends the body at that length. A client that leaves before the end closes its
+ * response, which ends the exchange, so `done` never runs or runs after it finished.
+ */
+export function readRequestBody(
+  exchange: Exchange,
+  target: Buffer,
+  offset: number,
+  done: (filled: Buffer) => void,
+): void {
+  let end = offset;
+  const req = exchange.req;
+  req.on('data', (chunk: Buffer) => {
+    end += chunk.copy(target, end);
+  });
+  req.once('end', () => {
+    if (!exchange.finished) done(end === target.length ? target : target.subarray(0, end));
+  });
+}
+
 function onResponseClose(this: TaggedResponse): void {
   const exchange = this[EXCHANGE];
   if (exchange !== undefined && !exchange.finished) exchange.responseClosed();

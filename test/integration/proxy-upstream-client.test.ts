@@ -20,6 +20,8 @@ const TLS = { tls: { servername: 'app.example.test' } };
 /** A request head as a scripted upstream read it, with its place on its connection. */
 interface SeenRequest {
   head: string;
+  /** The body, by the head's Content-Length. */
+  body: string;
   path: string;
   method: string;
   /** 0 for the first request on its connection. */
@@ -28,7 +30,7 @@ interface SeenRequest {
   socket: net.Socket;
 }
 
-/** A raw upstream that splits bodyless request heads and lets each test script the reply. */
+/** A raw upstream that splits requests by their Content-Length and lets each test script the reply. */
 interface ScriptedUpstream {
   upstream: RawUpstream;
   origin: string;
@@ -55,9 +57,20 @@ async function startScripted(answer: (request: SeenRequest) => void): Promise<Sc
       let end = buffered.indexOf('\r\n\r\n');
       while (end !== -1) {
         const head = buffered.slice(0, end + 4);
-        buffered = buffered.slice(end + 4);
+        const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+        if (buffered.length < end + 4 + length) return;
+        const body = buffered.slice(end + 4, end + 4 + length);
+        buffered = buffered.slice(end + 4 + length);
         const [method, path] = head.split(' ') as [string, string];
-        const request = { head, path, method, indexOnSocket: indexOnSocket++, connection, socket };
+        const request = {
+          head,
+          body,
+          path,
+          method,
+          indexOnSocket: indexOnSocket++,
+          connection,
+          socket,
+        };
         scripted.requests.push(request);
         answer(request);
         end = buffered.indexOf('\r\n\r\n');
@@ -90,6 +103,33 @@ function inflight(edge: TestEdge): number {
 const OK = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
 
 describe('upstream client keep-alive', () => {
+  it('shares connections between GETs and small POSTs', async () => {
+    const upstream = await startScripted(({ socket }) => socket.write(OK));
+    const edge = await edgeFor(upstream.origin);
+    try {
+      const first = await httpsRequest(edge.httpsPort, { path: '/a' });
+      const posted = await httpsRequest(edge.httpsPort, {
+        method: 'POST',
+        path: '/b',
+        headers: { 'content-type': 'application/json' },
+        body: '{"x":1}',
+      });
+      const last = await httpsRequest(edge.httpsPort, { path: '/c' });
+
+      assert.deepEqual([first.status, posted.status, last.status], [200, 200, 200]);
+      assert.equal(upstream.connections, 1);
+      assert.deepEqual(
+        upstream.requests.map((request) => request.indexOnSocket),
+        [0, 1, 2],
+      );
+      assert.match(upstream.requests[1]!.head, /\r\ncontent-length: 7\r\n/i);
+      assert.equal(upstream.requests[1]!.body, '{"x":1}');
+    } finally {
+      await edge.stop();
+      await upstream.close();
+    }
+  });
+
   it('sends sequential requests over one connection', async () => {
     const upstream = await startScripted(({ socket }) => socket.write(OK));
     const edge = await edgeFor(upstream.origin);
@@ -235,6 +275,41 @@ describe('upstream client retries', () => {
     assert.equal(response.status, 502);
     assert.equal(upstream.requests.length, before + 1);
     assert.match(upstream.requests.at(-1)!.head, /\r\ncontent-length: 0\r\n/i);
+  });
+
+  it('never resends a POST body', async () => {
+    await httpsRequest(edge.httpsPort, { path: '/first' });
+    const before = upstream.requests.length;
+    const response = await httpsRequest(edge.httpsPort, {
+      method: 'POST',
+      path: '/form',
+      body: 'a=1',
+    });
+
+    assert.equal(response.status, 502);
+    assert.deepEqual(
+      upstream.requests.slice(before).map((request) => request.path),
+      ['/form'],
+    );
+  });
+
+  it('resends a PUT with its body', async () => {
+    await httpsRequest(edge.httpsPort, { path: '/first' });
+    const before = upstream.requests.length;
+    const response = await httpsRequest(edge.httpsPort, {
+      method: 'PUT',
+      path: '/item',
+      body: 'v=2',
+    });
+    const sent = upstream.requests.slice(before);
+
+    assert.equal(response.status, 200);
+    assert.deepEqual(
+      sent.map((request) => request.path),
+      ['/item', '/item'],
+    );
+    assert.equal(sent[1]!.indexOnSocket, 0, 'the second try is on a new connection');
+    assert.equal(sent[1]!.body, 'v=2');
   });
 });
 

@@ -4,11 +4,13 @@ import { isStaleSocketError } from '../errors.ts';
 import type { ParsedHead } from './response-head.ts';
 import { ResponseParser, type ResponseSink } from './response-parser.ts';
 
-/** A bodyless request sent over the raw client; the exchange implements it. */
+/** A request sent over the raw client; the exchange implements it. */
 export interface UpstreamRequest {
   readonly method: string;
   /** Request line and header lines, ending with the blank line. */
   readonly requestHead: string;
+  /** The head followed by the whole body, sent in place of `requestHead` when set. */
+  readonly requestBytes?: Buffer | null;
   /**
    * Wait for the response head and longest pause between body reads, in ms. Routes that share a
    * target share its pool, so each request brings its own route's limit.
@@ -129,7 +131,9 @@ export class UpstreamConnection implements ResponseSink {
       this.responseMs = request.responseMs;
       this.responseTimer = setTimeout(onResponseTimeout, request.responseMs, this).unref();
     }
-    this.socket.write(request.requestHead, 'latin1');
+    const bytes = request.requestBytes;
+    if (bytes === undefined || bytes === null) this.socket.write(request.requestHead, 'latin1');
+    else this.socket.write(bytes);
   }
 
   /** Stops reading from the upstream while the client catches up. */

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { upstreamFailure } from '../errors.ts';
-import { exchangeOf, ForwardedExchange, type ExchangeLog } from '../exchange.ts';
+import { exchangeOf, ForwardedExchange, readRequestBody, type ExchangeLog } from '../exchange.ts';
 import type { ForwardRequest } from '../forwarder.ts';
 import {
   COPY_WHEN_QUEUED_BYTES,
@@ -15,14 +15,23 @@ import { toClientHeaders } from './response-headers.ts';
 /** Body pieces up to this size are copied before they are written to the client. */
 const SMALL_PIECE_BYTES = 4 * 1024;
 
-/** Methods sent again when a reused keep-alive socket failed before any response byte. */
+/**
+ * Methods sent again when a reused keep-alive socket failed before any response byte: the
+ * idempotent ones, as nginx retries them (a buffered body is sent again whole).
+ */
 export const RETRYABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
-/** A proxied request without a body, sent over the raw client, and the handler of its response. */
+/**
+ * A proxied request without a body, or with a small one read whole first, sent over the raw client,
+ * and the handler of its response.
+ */
 export class RawProxyExchange extends ForwardedExchange implements UpstreamRequest {
   readonly method: string;
   readonly requestHead: string;
+  requestBytes: Buffer | null = null;
   readonly responseMs: number;
+  /** Content-Length of a body still to read; 0 once read, or for none. */
+  private bodyToRead: number;
   connection: UpstreamConnection | null = null;
   private readonly pool: UpstreamPool;
   private retried = false;
@@ -42,10 +51,27 @@ export class RawProxyExchange extends ForwardedExchange implements UpstreamReque
     this.method = req.method!;
     this.requestHead = requestHead(this.method, request.path, request.headers);
     this.responseMs = request.route.config.timeouts.upstreamMs;
+    this.bodyToRead = request.bodyLength;
   }
 
   dispatch(): void {
+    if (this.bodyToRead > 0) {
+      this.readBody(this.bodyToRead);
+      return;
+    }
     this.pool.request(this);
+  }
+
+  /** Reads the body behind the request head in one buffer, then sends both with one write. */
+  private readBody(length: number): void {
+    this.bodyToRead = 0;
+    const headBytes = this.requestHead.length;
+    const bytes = Buffer.allocUnsafe(headBytes + length);
+    bytes.write(this.requestHead, 0, 'latin1');
+    readRequestBody(this, bytes, headBytes, (filled) => {
+      this.requestBytes = filled;
+      this.pool.request(this);
+    });
   }
 
   onResponseHead(status: number, headers: string[]): boolean {
