@@ -28,7 +28,7 @@ import { RawProxyExchange, RETRYABLE_METHODS } from './upstream/raw-exchange.ts'
 
 /**
  * Request bodies with a Content-Length up to this size are read whole before the request goes
- * upstream, as nginx buffers bodies up to its 16 KiB client_body_buffer_size, and are then sent
+ * upstream (nginx keeps bodies up to its 16 KiB client_body_buffer_size in memory), and are sent
  * with one write. Streamed into undici, a small POST cost about 25% more CPU, and kept per-request
  * objects alive across young-generation collections, so that under POST load V8's old generation
  * grew by about 30 MB a second and the RSS reached 120 MiB.
