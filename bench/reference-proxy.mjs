@@ -27,6 +27,12 @@ function isHopByHop(name) {
   return candidates !== undefined && candidates.includes(name.toLowerCase());
 }
 
+/** True when the request carries a body, which undici then streams from the request. */
+function hasBody(req) {
+  const length = req.headers['content-length'];
+  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
+}
+
 function handle(req, res) {
   const headers = [];
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
@@ -41,7 +47,7 @@ function handle(req, res) {
     if (!complete) abort?.(new Error('client closed the connection'));
   });
   pool.dispatch(
-    { path: req.url, method: req.method, headers, body: null },
+    { path: req.url, method: req.method, headers, body: hasBody(req) ? req : null },
     {
       onConnect(abortUpstream) {
         abort = abortUpstream;

@@ -24,6 +24,14 @@ export interface LoadRequest {
   durationS: number;
   /** Open a new connection for every request. */
   connectionClose?: boolean;
+  /** Send each request as a POST with a JSON body of this many bytes. */
+  postBytes?: number;
+}
+
+/** A JSON document of exactly `bytes` bytes (at least 12), as an API client would POST. */
+export function jsonBody(bytes: number): string {
+  const frame = '{"data":""}';
+  return `{"data":"${'x'.repeat(Math.max(0, bytes - frame.length))}"}`;
 }
 
 /** Returns true when wrk is installed; otherwise autocannon from node_modules is used. */
@@ -47,7 +55,11 @@ export async function runWrk(group: ProcessGroup, request: LoadRequest): Promise
     path.resolve('bench/wrk/report.lua'),
     request.url,
   ];
-  const env = { ...process.env, BENCH_CONNECTION_CLOSE: request.connectionClose ? '1' : '0' };
+  const env = {
+    ...process.env,
+    BENCH_CONNECTION_CLOSE: request.connectionClose ? '1' : '0',
+    BENCH_POST_BODY: request.postBytes ? jsonBody(request.postBytes) : '',
+  };
   const { stdout, stderr } = await group.run(
     'wrk',
     args,
@@ -87,6 +99,10 @@ export async function runAutocannon(
     request.url,
   ];
   if (request.connectionClose) args.push('-H', 'Connection=close');
+  if (request.postBytes) {
+    args.push('-m', 'POST', '-H', 'Content-Type=application/json');
+    args.push('-b', jsonBody(request.postBytes));
+  }
   const bin = path.resolve('node_modules/.bin/autocannon');
   const { stdout } = await group.run(bin, args, request.durationS * 1000 + TOOL_GRACE_MS);
   const summary = JSON.parse(stdout);

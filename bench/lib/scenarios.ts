@@ -17,6 +17,8 @@ import type { Target } from './targets.ts';
 
 const SMALL_BODY = 'ok';
 const LARGE_BODY_BYTES = 102_400;
+/** Size of the JSON body of `post-tls`, a typical API request. */
+const POST_BODY_BYTES = 1_024;
 /** WebSocket clients: fewer than HTTP connections, because each runs a strict send/echo loop. */
 const WS_CONNECTIONS = 32;
 const PREFLIGHT_TIMEOUT_MS = 5_000;
@@ -77,6 +79,15 @@ export const SCENARIOS: Scenario[] = [
     url: (target) => target.httpsUrl && `${target.httpsUrl}/`,
     expect: { status: 200, bodyBytes: 2, body: SMALL_BODY },
     run: httpLoad(),
+  },
+  {
+    id: 'post-tls',
+    title: `POST of a ${POST_BODY_BYTES}-byte JSON body, small response, TLS keep-alive`,
+    unit: 'req',
+    upstream: 'origin',
+    url: (target) => target.httpsUrl && `${target.httpsUrl}/`,
+    expect: { status: 200, bodyBytes: 2, body: SMALL_BODY },
+    run: httpLoad({ postBytes: POST_BODY_BYTES }),
   },
   {
     id: '100k-tls',

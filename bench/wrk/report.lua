@@ -1,8 +1,15 @@
 -- Prints wrk's summary as one JSON line, so the runner reads counts and percentiles exactly
 -- instead of parsing the human-readable report. BENCH_CONNECTION_CLOSE=1 adds
--- "Connection: close" to every request, so each request opens a new connection.
+-- "Connection: close" to every request, so each request opens a new connection. A non-empty
+-- BENCH_POST_BODY makes every request a POST of that JSON body.
 if os.getenv("BENCH_CONNECTION_CLOSE") == "1" then
   wrk.headers["Connection"] = "close"
+end
+local post_body = os.getenv("BENCH_POST_BODY")
+if post_body ~= nil and post_body ~= "" then
+  wrk.method = "POST"
+  wrk.body = post_body
+  wrk.headers["Content-Type"] = "application/json"
 end
 
 function done(summary, latency, requests)
