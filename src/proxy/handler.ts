@@ -176,6 +176,9 @@ export class SiteHandler {
     if (route === undefined || target === undefined || !target.origin.startsWith('http:')) {
       return undefined;
     }
+    // Node's server answers a body over the route's limit with 413.
+    const limit = route.config.maxBodyBytes;
+    if (limit > 0 && head.bodyLength > limit) return undefined;
 
     request.reqId = requestIdOf(request);
     const headers = this.forwardingHeaders(head.rawHeaders, request, false);

@@ -76,7 +76,11 @@ describe('direct data path', () => {
           route,
           target,
           pool,
-          requestHead: requestHead(head.method, head.url, ['host', 'upstream.test']),
+          requestHead: requestHead(head.method, head.url, [
+            'host',
+            'upstream.test',
+            ...(head.hasLength ? ['content-length', String(head.bodyLength)] : []),
+          ]),
           reqId: 'req-1',
           client: '127.0.0.1',
           host: 'app.test',
@@ -199,6 +203,62 @@ describe('direct data path', () => {
     client.close();
 
     assert.equal(response.body, 'node saw GET /direct/slow ');
+  });
+
+  it('forwards small request bodies without the Node server', async () => {
+    upstreamHandler = (req, res) => {
+      let body = '';
+      req.setEncoding('latin1');
+      req.on('data', (text: string) => (body += text));
+      req.on('end', () => res.end(`upstream saw ${req.method} ${req.url} ${body}`));
+    };
+    const client = await RawClient.connect(port);
+    client.send(
+      'POST /direct/form HTTP/1.1\r\nHost: a\r\nContent-Length: 9\r\n\r\nname=test' +
+        'PUT /direct/item HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n{}' +
+        'GET /direct/after HTTP/1.1\r\nHost: a\r\n\r\n',
+    );
+    const posted = await client.response();
+    const put = await client.response();
+    const after = await client.response();
+    client.send(
+      `PATCH /direct/big HTTP/1.1\r\nHost: a\r\nContent-Length: 16384\r\n\r\n${'b'.repeat(16_384)}`,
+    );
+    const big = await client.response();
+    client.close();
+
+    assert.equal(posted.body, 'upstream saw POST /direct/form name=test');
+    assert.equal(put.body, 'upstream saw PUT /direct/item {}');
+    assert.equal(after.body, 'upstream saw GET /direct/after ');
+    assert.equal(big.body, `upstream saw PATCH /direct/big ${'b'.repeat(16_384)}`);
+    assert.deepEqual(nodeRequests, []);
+    assert.equal(stats.requests, 4);
+    assert.equal(target.inflight, 0);
+  });
+
+  it('leaves a body that arrives in pieces to Node', async () => {
+    const client = await RawClient.connect(port);
+    client.send('POST /direct/slow HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\n\r\nab');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    client.send('cdef');
+    const response = await client.response();
+    client.close();
+
+    assert.equal(response.body, 'node saw POST /direct/slow abcdef');
+    assert.deepEqual(nodeRequests, [{ method: 'POST', url: '/direct/slow', body: 'abcdef' }]);
+  });
+
+  it('leaves a body over 16 KiB to Node', async () => {
+    const client = await RawClient.connect(port);
+    const body = 'c'.repeat(16_385);
+    client.send(
+      `POST /direct/large HTTP/1.1\r\nHost: a\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+    );
+    const response = await client.response();
+    client.close();
+
+    assert.equal(response.body, `node saw POST /direct/large ${body}`);
+    assert.equal(stats.requests, 0);
   });
 
   it('passes a chunked upstream body on in chunks', async () => {

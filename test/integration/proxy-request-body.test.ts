@@ -140,3 +140,40 @@ describe('request bodies on the proxy', () => {
     assert.equal(target().inflight, 0);
   });
 });
+
+describe('request body limit on the direct path', () => {
+  let edge: TestEdge;
+  let upstream: RawUpstream;
+  const received: string[] = [];
+
+  before(async () => {
+    upstream = await startRawUpstream(answerWhenComplete(received));
+    edge = await startTestEdge({
+      sites: [
+        {
+          name: 'prod',
+          hosts: ['app.example.test'],
+          routes: [{ path: '/', upstream: upstream.origin, maxBodyBytes: 8 }],
+        },
+      ],
+    });
+  });
+
+  after(async () => {
+    await edge.stop();
+    await upstream.close();
+  });
+
+  it('413 for a body over maxBodyBytes', async () => {
+    const socket = connectRaw(edge.httpsPort, TLS);
+    const response = readAll(socket);
+    socket.write(
+      'POST /ok HTTP/1.1\r\nHost: app.example.test\r\nContent-Length: 8\r\n\r\n12345678' +
+        'POST /big HTTP/1.1\r\nHost: app.example.test\r\nContent-Length: 9\r\nConnection: close\r\n\r\n123456789',
+    );
+    const text = await response;
+
+    assert.match(text, /^HTTP\/1\.1 200 [^]*\r\n\r\n8 123\.\.678HTTP\/1\.1 413 /);
+    assert.doesNotMatch(received.join(''), /POST \/big/);
+  });
+});

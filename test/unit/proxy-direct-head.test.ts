@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   INCOMPLETE,
+  MAX_DIRECT_BODY_BYTES,
   MAX_HEAD_BYTES,
   NOT_DIRECT,
   readRequestHead,
@@ -65,10 +66,38 @@ describe('direct path request head', () => {
     ]);
   });
 
+  it('reads the body length of a small body', () => {
+    const head = direct('POST /form HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello');
+
+    assert.equal(head.method, 'POST');
+    assert.equal(head.bodyLength, 5);
+    assert.equal(head.end, 'POST /form HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n'.length);
+    assert.equal(
+      direct(`PUT / HTTP/1.1\r\nContent-Length: ${MAX_DIRECT_BODY_BYTES}\r\n\r\n`).bodyLength,
+      MAX_DIRECT_BODY_BYTES,
+    );
+  });
+
+  it('reads a POST without Content-Length as bodyless', () => {
+    const head = direct('POST / HTTP/1.1\r\nHost: a\r\n\r\n');
+    assert.equal(head.bodyLength, 0);
+    assert.equal(head.hasLength, false);
+  });
+
   const leftToNode: [string, string][] = [
-    ['a request body', 'GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello'],
-    ['a chunked body', 'GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'],
-    ['POST', 'POST / HTTP/1.1\r\nHost: a\r\n\r\n'],
+    ['a chunked body', 'POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'],
+    [
+      'a body over the direct limit',
+      `POST / HTTP/1.1\r\nContent-Length: ${MAX_DIRECT_BODY_BYTES + 1}\r\n\r\n`,
+    ],
+    [
+      'a second Content-Length',
+      'POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n',
+    ],
+    ['a signed Content-Length', 'POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n'],
+    ['a Content-Length list', 'POST / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\n'],
+    ['an empty Content-Length', 'POST / HTTP/1.1\r\nContent-Length:\r\n\r\n'],
+    ['a long Content-Length', 'POST / HTTP/1.1\r\nContent-Length: 000001\r\n\r\n'],
     ['CONNECT', 'CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n'],
     ['HTTP/1.0', 'GET / HTTP/1.0\r\nHost: a\r\n\r\n'],
     ['HTTP/2 preface', 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'],

@@ -283,15 +283,21 @@ export class DirectConnection implements DirectClient {
     if (unread === null || this.ended) return;
 
     const head = readRequestHead(unread, 0);
-    const routed = typeof head === 'object' ? this.owner.route(head, this.socket) : undefined;
+    // A body that has not arrived whole with its head is left to Node's server, which has the
+    // timeouts and the 100-continue handling for slow uploads.
+    const complete = typeof head === 'object' && head.end + head.bodyLength <= unread.length;
+    const routed = complete ? this.owner.route(head, this.socket) : undefined;
     if (routed === undefined || typeof head !== 'object') {
       this.handOff();
       return;
     }
 
-    this.unread = head.end < unread.length ? unread.subarray(head.end) : null;
+    const end = head.end + head.bodyLength;
+    // The body is copied by the exchange before this call returns, so a view suffices.
+    const body = head.bodyLength > 0 ? unread.subarray(head.end, end) : null;
+    this.unread = end < unread.length ? unread.subarray(end) : null;
     if (head.close) this.closeRequested = true;
-    const exchange = new DirectExchange(this, routed, head);
+    const exchange = new DirectExchange(this, routed, head, body);
     this.exchange = exchange;
     exchange.dispatch();
   }

@@ -56,6 +56,8 @@ const LAST_CHUNK = '0\r\n\r\n';
 export class DirectExchange implements UpstreamRequest {
   readonly method: string;
   readonly requestHead: string;
+  /** The head followed by the request body, or null for a request without one. */
+  readonly requestBytes: Buffer | null;
   readonly responseMs: number;
   connection: UpstreamConnection | null = null;
   private readonly client: DirectClient;
@@ -72,12 +74,19 @@ export class DirectExchange implements UpstreamRequest {
   private released = false;
   finished = false;
 
-  constructor(client: DirectClient, routed: DirectRoute, head: DirectRequestHead) {
+  /** `body` may point into a read buffer that is reused: it is copied here. */
+  constructor(
+    client: DirectClient,
+    routed: DirectRoute,
+    head: DirectRequestHead,
+    body: Buffer | null,
+  ) {
     this.client = client;
     this.routed = routed;
     this.method = head.method;
     this.url = head.url;
     this.requestHead = routed.requestHead;
+    this.requestBytes = body === null ? null : withBody(routed.requestHead, body);
     this.responseMs = routed.route.config.timeouts.upstreamMs;
     client.log.open++;
     routed.target.acquire();
@@ -246,6 +255,14 @@ export class DirectExchange implements UpstreamRequest {
     this.released = true;
     this.routed.target.release();
   }
+}
+
+/** Returns `head` as Latin-1 bytes followed by `body`, in one new buffer. */
+function withBody(head: string, body: Buffer): Buffer {
+  const bytes = Buffer.allocUnsafe(head.length + body.length);
+  bytes.write(head, 0, 'latin1');
+  body.copy(bytes, head.length);
+  return bytes;
 }
 
 let dateSecond = -1;

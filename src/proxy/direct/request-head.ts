@@ -1,8 +1,8 @@
 /**
  * The request-head reader of the direct data path. It accepts a strict subset of HTTP/1.1: a
- * complete head of a bodyless request in a method the direct path forwards, with only plain
- * header lines. Anything else, valid or not, is left to Node's HTTP server, which owns the
- * connection from then on and applies its own parser's rules.
+ * complete head in a method the direct path forwards, with only plain header lines and at most
+ * one Content-Length of up to MAX_DIRECT_BODY_BYTES. Anything else, valid or not, is left to
+ * Node's HTTP server, which owns the connection from then on and applies its own parser's rules.
  */
 
 import { equalsLower, hasToken } from '../ascii.ts';
@@ -10,8 +10,14 @@ import { equalsLower, hasToken } from '../ascii.ts';
 /** Largest head the direct path reads; Node's default `maxHeaderSize`, so the limits agree. */
 export const MAX_HEAD_BYTES = 16 * 1024;
 
-/** Methods without a request body that the direct path forwards. */
-const DIRECT_METHODS = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS']);
+/**
+ * Largest request body the direct path forwards: bodies the forwarder reads whole before it
+ * sends them (BUFFERED_BODY_MAX_BYTES), so both paths treat a body alike.
+ */
+export const MAX_DIRECT_BODY_BYTES = 16 * 1024;
+
+/** Methods the direct path forwards. */
+const DIRECT_METHODS = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'POST', 'PUT', 'PATCH']);
 
 const HTTP11 = ' HTTP/1.1';
 
@@ -24,8 +30,12 @@ export interface DirectRequestHead {
   rawHeaders: string[];
   /** The client asked to close the connection after this response (`Connection: close`). */
   close: boolean;
-  /** Offset just past the blank line that ends the head. */
+  /** Offset just past the blank line that ends the head, where the body starts. */
   end: number;
+  /** Body length from Content-Length; 0 without one. */
+  bodyLength: number;
+  /** A Content-Length line was read; a second one is left to Node. */
+  hasLength: boolean;
 }
 
 /** `readRequestHead` found no complete head at the offset. */
@@ -35,8 +45,10 @@ export const NOT_DIRECT = 1;
 
 /**
  * Reads the request head starting at `start`. Returns INCOMPLETE when its end has not arrived
- * and NOT_DIRECT for anything the direct path leaves to Node: another version or method, a body,
- * Upgrade, Expect, folded or malformed lines, control characters, or a head over MAX_HEAD_BYTES.
+ * and NOT_DIRECT for anything the direct path leaves to Node: another version or method, a
+ * chunked or larger body, Upgrade, Expect, folded or malformed lines, control characters, or a
+ * head over MAX_HEAD_BYTES. The body is not checked here: the caller waits for `bodyLength` bytes
+ * after `end`.
  */
 export function readRequestHead(
   buffer: Buffer,
@@ -55,7 +67,15 @@ export function readRequestHead(
   const url = requestLine.slice(firstSpace + 1, requestLine.length - HTTP11.length);
   if (!DIRECT_METHODS.has(method) || !isTarget(url)) return NOT_DIRECT;
 
-  const head: DirectRequestHead = { method, url, rawHeaders: [], close: false, end: blank + 4 };
+  const head: DirectRequestHead = {
+    method,
+    url,
+    rawHeaders: [],
+    close: false,
+    end: blank + 4,
+    bodyLength: 0,
+    hasLength: false,
+  };
   if (lineEnd !== -1 && !readHeaderLines(text, lineEnd + 2, head)) return NOT_DIRECT;
   return head;
 }
@@ -80,8 +100,8 @@ function readHeaderLines(text: string, from: number, head: DirectRequestHead): b
 }
 
 /**
- * Checks the headers that decide the framing. A body (Content-Length other than 0, any
- * Transfer-Encoding), Upgrade and Expect are left to Node's server.
+ * Checks the headers that decide the framing. A chunked or large body, a second Content-Length,
+ * Upgrade and Expect are left to Node's server.
  */
 function acceptHeader(name: string, value: string, head: DirectRequestHead): boolean {
   switch (name.length) {
@@ -93,7 +113,11 @@ function acceptHeader(name: string, value: string, head: DirectRequestHead): boo
       if (equalsLower(name, 'connection') && hasToken(value, 'close')) head.close = true;
       return true;
     case 14:
-      return !equalsLower(name, 'content-length') || value === '0';
+      if (!equalsLower(name, 'content-length')) return true;
+      if (head.hasLength) return false;
+      head.hasLength = true;
+      head.bodyLength = lengthOf(value);
+      return head.bodyLength >= 0;
     case 17:
       return !equalsLower(name, 'transfer-encoding');
     default:
@@ -115,6 +139,18 @@ function trimValue(text: string, from: number, to: number): string | undefined {
     if ((code < 0x20 && code !== 0x09) || code === 0x7f) return undefined;
   }
   return text.slice(first, last);
+}
+
+/** Returns a Content-Length of 1 to 5 digits up to MAX_DIRECT_BODY_BYTES, else -1. */
+function lengthOf(value: string): number {
+  if (value.length === 0 || value.length > 5) return -1;
+  let length = 0;
+  for (let i = 0; i < value.length; i++) {
+    const digit = value.charCodeAt(i) - 0x30;
+    if (digit < 0 || digit > 9) return -1;
+    length = length * 10 + digit;
+  }
+  return length <= MAX_DIRECT_BODY_BYTES ? length : -1;
 }
 
 function isBlank(code: number): boolean {
