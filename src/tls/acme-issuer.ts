@@ -48,8 +48,10 @@ export class AcmeClientIssuer implements AcmeIssuer {
       try {
         return await this.placeOrder(request);
       } catch (error) {
-        if (problemTypeOf(error) === PROBLEM_ACCOUNT_DOES_NOT_EXIST) await this.forgetAccount();
-        throw withProblem(error);
+        // acme-client's own error carries no problem type: withProblem adds it.
+        const problem = withProblem(error);
+        if (problemTypeOf(problem) === PROBLEM_ACCOUNT_DOES_NOT_EXIST) await this.forgetAccount();
+        throw problem;
       }
     });
   }

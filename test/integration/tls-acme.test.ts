@@ -9,7 +9,13 @@ import { startEdge, type RunningEdge } from '../../src/edge.ts';
 import { silentLogger } from '../../src/log.ts';
 import type { CertificateStatus } from '../../src/status.ts';
 import { fetchPeerCertificate, waitFor } from '../support/acme-fakes.ts';
-import { freeTcpPorts, startPebble, type Pebble } from '../support/pebble.ts';
+import {
+  createPebbleTls,
+  freeTcpPorts,
+  startPebble,
+  type Pebble,
+  type PebbleTls,
+} from '../support/pebble.ts';
 
 const STAGING = ['staging.example.test', 'api.staging.example.test'];
 const PRODUCTION = ['example.test', 'www.example.test'];
@@ -26,7 +32,7 @@ interface AcmeSetup {
 
 async function setUp(
   sites: Record<string, string[]>,
-  pebbleOptions: { validitySeconds?: number } = {},
+  pebbleOptions: { validitySeconds?: number; tls?: PebbleTls } = {},
 ): Promise<AcmeSetup> {
   const [httpPort, httpsPort] = (await freeTcpPorts(2)) as [number, number];
   const pebble = await startPebble({ httpPort, ...pebbleOptions });
@@ -153,6 +159,37 @@ test('edge serves a renewed certificate without restart', async (t) => {
     new Date(renewed.valid_to).toISOString(),
   );
   assert.equal(pebble.orderCount(), 2);
+});
+
+test('edge registers again when the CA forgot its account', async (t) => {
+  // One HTTPS certificate for both Pebble processes, so the CA bundle in the config stays valid.
+  const tls = await createPebbleTls(await mkdtemp(join(tmpdir(), 'edge-pebble-tls-')));
+  const { pebble, config } = await setUp({ production: PRODUCTION }, { validitySeconds: 15, tls });
+  let current = pebble;
+  t.after(() => current.stop());
+  const edge = await startEdge(config, silentLogger);
+  t.after(() => edge.stop());
+  await waitValid(edge);
+  const firstSerial = certificateOf(edge, 'example.test')?.serial;
+
+  // A new Pebble on the same port has the same directory URL and no accounts.
+  const port = Number(new URL(pebble.directoryUrl).port);
+  await pebble.stop();
+  current = await startPebble({
+    httpPort: config.listen.httpPort,
+    validitySeconds: 15,
+    tls,
+    listenPort: port,
+  });
+  await waitFor(
+    () => certificateOf(edge, 'example.test')?.serial !== firstSerial,
+    30_000,
+    'renewal from the new CA',
+  );
+
+  assert.equal(current.directoryUrl, pebble.directoryUrl);
+  assert.equal(certificateOf(edge, 'example.test')?.state, 'valid');
+  assert.equal(current.orderCount(), 1);
 });
 
 test('edge retries failed issuance and keeps the old certificate', async (t) => {

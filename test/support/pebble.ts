@@ -23,6 +23,8 @@ export interface PebbleOptions {
   validitySeconds?: number;
   /** Address the ACME directory listens on: loopback, or a Docker gateway for a container. */
   listenAddress?: string;
+  /** Port of the ACME directory, a free port by default: a restart on the same port keeps its URL. */
+  listenPort?: number;
   /** Port Pebble sends TLS-ALPN-01 validations to, a free loopback port by default. */
   tlsPort?: number;
   /** Pebble's HTTPS certificate when the caller made it earlier, otherwise made here. */
@@ -65,12 +67,13 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
   const tlsFiles = options.tls ?? (await createPebbleTls(folder));
   const listenAddress = options.listenAddress ?? LOOPBACK;
   const readyTimeoutMs = options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
-  const [listenPort, managementPort, freeTlsPort, dnsManagementPort] = (await freePortsOn([
+  const [freeListenPort, managementPort, freeTlsPort, dnsManagementPort] = (await freePortsOn([
     listenAddress,
     LOOPBACK,
     LOOPBACK,
     LOOPBACK,
   ])) as [number, number, number, number];
+  const listenPort = options.listenPort ?? freeListenPort;
   const dnsPort = await freeUdpPort();
 
   const configPath = join(folder, 'pebble-config.json');
