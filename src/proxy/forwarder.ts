@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { Dispatcher, Pool } from 'undici';
 import type { RouteConfig } from '../config/schema.ts';
 import { EdgeError } from '../errors.ts';
@@ -188,14 +189,12 @@ const BODY_TOO_LARGE = new EdgeError(
 export class ProxyExchange extends ForwardedExchange implements Dispatcher.DispatchHandler {
   private readonly config: RouteConfig;
   private readonly options: Dispatcher.DispatchOptions;
-  private readonly countBody: boolean;
   private abortUpstream: ((error?: Error) => void) | null = null;
   private resumeUpstream: (() => void) | null = null;
   private responseStarted = false;
   private waitingForDrain = false;
   private retried = false;
   private headTimer: NodeJS.Timeout | null = null;
-  private bodyBytes = 0;
   /** Length of a body read whole before dispatch; 0 once it is read, or when it is streamed. */
   private bodyToRead: number;
   private failure: Error | null = null;
@@ -210,8 +209,8 @@ export class ProxyExchange extends ForwardedExchange implements Dispatcher.Dispa
   ) {
     super(req, res, log, reqId, client, request);
     this.config = request.route.config;
-    this.countBody = request.bodyLength === -1 && this.config.maxBodyBytes > 0;
     const hasBody = request.bodyLength !== 0;
+    const limit = this.config.maxBodyBytes;
     this.bodyToRead =
       request.bodyLength > 0 && request.bodyLength <= BUFFERED_BODY_MAX_BYTES
         ? request.bodyLength
@@ -220,8 +219,14 @@ export class ProxyExchange extends ForwardedExchange implements Dispatcher.Dispa
       path: request.path,
       method: req.method as Dispatcher.HttpMethod,
       headers: request.headers,
-      // A body read whole replaces `req` here before the first dispatch.
-      body: hasBody ? req : null,
+      // A body read whole replaces `req` here before the first dispatch. A chunked body, whose
+      // length is known only at its end, is counted before each piece goes upstream.
+      body: !hasBody
+        ? null
+        : request.bodyLength === -1 && limit > 0
+          ? // undici writes async iterables as chunked bodies; its types do not list them.
+            (limitedBody(this, req, limit) as unknown as Readable)
+          : req,
       // With a body, the wait for the response head starts once the body is sent (onRequestSent),
       // because undici's own timer starts at dispatch and would cut long uploads.
       headersTimeout: hasBody ? 0 : this.config.timeouts.upstreamMs,
@@ -248,13 +253,9 @@ export class ProxyExchange extends ForwardedExchange implements Dispatcher.Dispa
     if (this.finished) abort(CLIENT_GONE);
   }
 
-  onBodySent(chunk: Buffer | number): void {
-    if (!this.countBody) return;
-    this.bodyBytes += typeof chunk === 'number' ? chunk : chunk.length;
-    if (this.bodyBytes > this.config.maxBodyBytes && this.failure === null) {
-      this.failure = BODY_TOO_LARGE;
-      this.abortUpstream?.(BODY_TOO_LARGE);
-    }
+  /** Marks the exchange as failed by its body size; the body's iterator then throws. */
+  bodyTooLarge(): void {
+    this.failure ??= BODY_TOO_LARGE;
   }
 
   onRequestSent(): void {
@@ -370,6 +371,28 @@ export class ProxyExchange extends ForwardedExchange implements Dispatcher.Dispa
       clearTimeout(this.headTimer);
       this.headTimer = null;
     }
+  }
+}
+
+/**
+ * Yields the pieces of a chunked request body, and throws BODY_TOO_LARGE instead of the piece that
+ * would take it past `limit`, so the upstream never receives a whole body over the limit. undici
+ * then aborts the upstream request and the client gets 413. The request stream is not destroyed
+ * when the iteration stops, so the 413 can still be written to its connection.
+ */
+async function* limitedBody(
+  exchange: ProxyExchange,
+  req: IncomingMessage,
+  limit: number,
+): AsyncGenerator<Buffer> {
+  let total = 0;
+  for await (const chunk of req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+    total += chunk.length;
+    if (total > limit) {
+      exchange.bodyTooLarge();
+      throw BODY_TOO_LARGE;
+    }
+    yield chunk;
   }
 }
 

@@ -370,12 +370,16 @@ describe('proxy upstream and request errors', () => {
   });
 
   it('answers 413 when a chunked body grows past the route limit', async () => {
+    const before = upstream.requests.length;
     const raw = await rawExchange(
       edge.httpsPort,
       `POST /upload HTTP/1.1\r\nHost: app.example.test\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n${'a'.repeat(2048)}\r\n0\r\n\r\n`,
       TLS,
     );
+    await delay(200);
+
     assert.equal(statusOf(raw), 413);
+    assert.equal(upstream.requests.length, before, 'the upstream received no whole request');
   });
 
   it('accepts a chunked body within the limit', async () => {
