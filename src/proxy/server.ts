@@ -51,8 +51,12 @@ export async function createProxyServers(context: EdgeContext): Promise<ProxySer
     () => config.listen.redirectPort ?? portOf(httpsServer),
   );
   const httpServer = http.createServer(options);
-  httpServer.on('request', (req, res) => plain.handleRequest(req, res));
-  httpServer.on('checkContinue', (req, res) => plain.handleExpectContinue(req, res));
+  httpServer.on('request', (req, res) =>
+    afterPendingResponses(req.socket, () => plain.handleRequest(req, res), res),
+  );
+  httpServer.on('checkContinue', (req, res) =>
+    afterPendingResponses(req.socket, () => plain.handleExpectContinue(req, res), res),
+  );
   httpServer.on('upgrade', (req, socket: Duplex, head: Buffer) =>
     afterPendingResponses(socket, () => plain.handleUpgrade(req, socket, head)),
   );
@@ -68,8 +72,12 @@ export async function createProxyServers(context: EdgeContext): Promise<ProxySer
   });
   context.sessionTickets?.applyTo(httpsServer);
   followDefaultCertificate(httpsServer, context);
-  httpsServer.on('request', (req, res) => sites.handleRequest(req, res));
-  httpsServer.on('checkContinue', (req, res) => sites.handleExpectContinue(req, res));
+  httpsServer.on('request', (req, res) =>
+    afterPendingResponses(req.socket, () => sites.handleRequest(req, res), res),
+  );
+  httpsServer.on('checkContinue', (req, res) =>
+    afterPendingResponses(req.socket, () => sites.handleExpectContinue(req, res), res),
+  );
   httpsServer.on('upgrade', (req, socket: Duplex, head: Buffer) =>
     afterPendingResponses(socket, () => sites.handleUpgrade(req, socket, head)),
   );
@@ -254,14 +262,21 @@ async function waitFor(promise: Promise<void>, ms: number): Promise<boolean> {
 }
 
 /**
- * Runs `next` once Node's server has finished the responses it still owes on the socket. Node
- * emits 'upgrade' and 'connect' as soon as it parses the request, even while responses to requests
- * pipelined before it are still running. A reply written at once would go out ahead of theirs, and
- * a ServerResponse for an ignored upgrade could not take the socket they still own.
+ * Runs `next` once Node's server has finished the responses it still owes on the socket before
+ * `own` (the request's own response; none for an upgrade). Node emits 'request', 'upgrade' and
+ * 'connect' as soon as it parses the request, even while responses to requests pipelined before
+ * it are still running. An upgrade answered at once would go out ahead of theirs, and a
+ * ServerResponse for an ignored upgrade could not take the socket they still own. A request is
+ * handled one at a time per connection, as nginx does, so that none goes upstream behind a
+ * response that closes the connection (a 413 before its body), where its answer would be lost.
  */
-export function afterPendingResponses(socket: Duplex, next: () => void): void {
+export function afterPendingResponses(
+  socket: Duplex,
+  next: () => void,
+  own?: ServerResponse,
+): void {
   const first = ownerOf(socket);
-  if (first === undefined) {
+  if (first === undefined || first === own) {
     next();
     return;
   }
@@ -282,7 +297,7 @@ export function afterPendingResponses(socket: Duplex, next: () => void): void {
   // next pipelined one, so by the time this listener runs the socket has its next owner, if any.
   const onFinish = (): void => {
     const owner = ownerOf(socket);
-    if (owner !== undefined && !socket.destroyed) {
+    if (owner !== undefined && owner !== own && !socket.destroyed) {
       current = owner;
       owner.once('finish', onFinish);
       return;

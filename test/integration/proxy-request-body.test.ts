@@ -176,4 +176,29 @@ describe('request body limit on the direct path', () => {
     assert.match(text, /^HTTP\/1\.1 200 [^]*\r\n\r\n8 123\.\.678HTTP\/1\.1 413 /);
     assert.doesNotMatch(received.join(''), /POST \/big/);
   });
+
+  for (const [framing, big] of [
+    ['declared', 'Content-Length: 9\r\n\r\n123456789'],
+    ['chunked', 'Transfer-Encoding: chunked\r\n\r\n9\r\n123456789\r\n0\r\n\r\n'],
+  ]) {
+    it(`nothing upstream behind a ${framing} 413`, async () => {
+      received.length = 0;
+      const socket = connectRaw(edge.httpsPort, TLS);
+      const response = readAll(socket);
+      socket.write(
+        `GET /first HTTP/1.1\r\nHost: app.example.test\r\n\r\n` +
+          `POST /big HTTP/1.1\r\nHost: app.example.test\r\n${big}` +
+          'POST /after HTTP/1.1\r\nHost: app.example.test\r\nContent-Length: 5\r\n\r\nhello',
+      );
+      const text = await response;
+      await delay(100);
+
+      assert.match(text, /^HTTP\/1\.1 200 [^]*HTTP\/1\.1 413 /);
+      assert.doesNotMatch(received.join(''), /\/after/);
+      assert.equal(
+        edge.logs.filter((entry) => entry.msg === 'request' && entry.path === '/after').length,
+        0,
+      );
+    });
+  }
 });
