@@ -40,6 +40,12 @@ export function loadAddon<F>(path: string, name: string): AddonLoad<F> {
       reason: `${path} does not match ${checksumPath}; rebuild it with npm run build:native`,
     };
   }
+  if (!elfFits(addon)) {
+    return {
+      fn: undefined,
+      reason: `${path} is cut short: its ELF headers reach past the end of the file; rebuild it with npm run build:native`,
+    };
+  }
   const machine = elfMachine(addon);
   const expectedMachine = ELF_MACHINES[process.arch];
   if (machine !== undefined && expectedMachine !== undefined && machine !== expectedMachine) {
@@ -70,6 +76,39 @@ function elfMachine(file: Buffer): number | undefined {
   if (file.length < 20 || file.readUInt32BE(0) !== 0x7f454c46) return undefined;
   // e_machine follows the 16-byte e_ident and the 2-byte e_type, in the file's byte order.
   return file[5] === 2 ? file.readUInt16BE(18) : file.readUInt16LE(18);
+}
+
+/** ELF program header type of a segment dlopen maps from the file. */
+const PT_LOAD = 1;
+
+/**
+ * Checks that the program and section header tables and every loaded segment of a 64-bit
+ * little-endian ELF file lie inside the file. dlopen maps segments past the end of a cut file,
+ * and the process dies with SIGBUS when it touches them, even when the checksum was rewritten to
+ * match. Other files pass unchecked.
+ */
+function elfFits(file: Buffer): boolean {
+  if (file.length < 64 || file.readUInt32BE(0) !== 0x7f454c46 || file[4] !== 2 || file[5] !== 1) {
+    return true;
+  }
+  const size = BigInt(file.length);
+  const programOffset = file.readBigUInt64LE(0x20);
+  const sectionOffset = file.readBigUInt64LE(0x28);
+  const programEntry = file.readUInt16LE(0x36);
+  const programCount = file.readUInt16LE(0x38);
+  const sectionEntry = file.readUInt16LE(0x3a);
+  const sectionCount = file.readUInt16LE(0x3c);
+  if (programOffset + BigInt(programEntry * programCount) > size) return false;
+  if (sectionCount > 0 && sectionOffset + BigInt(sectionEntry * sectionCount) > size) return false;
+  for (let i = 0; i < programCount; i++) {
+    const entry = Number(programOffset) + i * programEntry;
+    if (entry + 0x28 > file.length) return false;
+    if (file.readUInt32LE(entry) !== PT_LOAD) continue;
+    const offset = file.readBigUInt64LE(entry + 0x08);
+    const fileSize = file.readBigUInt64LE(entry + 0x20);
+    if (offset + fileSize > size) return false;
+  }
+  return true;
 }
 
 /** Reads a regular file of at most MAX_ADDON_BYTES, never a device, a FIFO or a directory. */

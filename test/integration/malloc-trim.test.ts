@@ -136,6 +136,15 @@ describe('malloc_trim addon', () => {
     }
   });
 
+  it('skips a cut addon whose checksum matches', () => {
+    const whole = readFileSync(addon);
+    for (const length of [1_000, 5_000, 12_000, whole.length - 1]) {
+      const cut = whole.subarray(0, length);
+      const reason = loadCopy(`cut-signed-${length}.node`, cut);
+      assert.match(reason, /is cut short: its ELF headers reach past the end of the file/);
+    }
+  });
+
   it('names an addon built for another CPU', () => {
     const foreign = Buffer.from(readFileSync(addon));
     const otherMachine = process.arch === 'arm64' ? 62 : 183;
