@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { yaml } from '../packages.ts';
+import type * as YamlModule from 'yaml';
+import { withYaml } from '../packages.ts';
 import { ConfigError, errorMessage } from '../errors.ts';
 import { checkConsistency } from './consistency.ts';
 import { checkConfigFiles } from './files.ts';
@@ -32,12 +33,7 @@ export function loadConfigFile(file: string): EdgeConfig {
     throw new ConfigError(`reading config ${file}: ${errorMessage(error)}`);
   }
 
-  let raw: unknown;
-  try {
-    raw = yaml.parse(text, { prettyErrors: true });
-  } catch (error) {
-    throw new ConfigError(`parsing config ${file}: ${yamlErrorMessage(error, text)}`);
-  }
+  const raw = withYaml((yaml) => parseYaml(yaml, file, text));
 
   return parseConfig(raw, {
     source: file,
@@ -46,8 +42,17 @@ export function loadConfigFile(file: string): EdgeConfig {
   });
 }
 
+/** Parses `text` as one YAML document, or throws a ConfigError that names `file`. */
+function parseYaml(yaml: typeof YamlModule, file: string, text: string): unknown {
+  try {
+    return yaml.parse(text, { prettyErrors: true }) as unknown;
+  } catch (error) {
+    throw new ConfigError(`parsing config ${file}: ${yamlErrorMessage(yaml, error, text)}`);
+  }
+}
+
 /** Describes a YAML parse error. yaml's message already gives the line and column. */
-function yamlErrorMessage(error: unknown, text: string): string {
+function yamlErrorMessage(yaml: typeof YamlModule, error: unknown, text: string): string {
   if (error instanceof yaml.YAMLParseError && error.code === 'MULTIPLE_DOCS') {
     const count = yaml.parseAllDocuments(text).length;
     return `the file contains ${count} YAML documents separated by ---, but the configuration must be one document`;
