@@ -22,7 +22,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-COPY native/malloc-trim.c native/session-tickets.cc ./native/
+COPY native/malloc-trim.c native/session-tickets.cc native/low-memory.cc ./native/
 COPY scripts/build-native.sh ./scripts/
 RUN npm run build \
   && bash scripts/build-native.sh \
@@ -52,7 +52,8 @@ COPY demo ./demo
 COPY --from=app /out/app/node_modules ./node_modules
 COPY --from=app /out/app/dist ./dist
 # native/build: malloc-trim.node returns the memory glibc freed to the system after a load,
-# session-tickets.node sets the TLS 1.3 session tickets per handshake.
+# low-memory.node has V8 free the garbage of the start at once, and session-tickets.node sets
+# the TLS 1.3 session tickets per handshake.
 COPY --from=app /out/app/native ./native
 # Certificates and deploy state: the only paths the edge writes. Named volumes mounted here
 # start with this owner.

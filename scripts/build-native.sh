@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Compiles the addons in native/: malloc-trim.node (Node-API, C), which calls glibc's malloc_trim
-# after the edge's idle garbage collection, and session-tickets.node (V8 API, C++), which sets the
-# number of TLS 1.3 session tickets on the HTTPS listener. Needs a C and a C++ compiler (cc, c++)
-# and Node's headers, which the official node images and Node's release tarballs have in
-# include/node next to bin/node.
+# Compiles the addons in native/: malloc-trim.node (Node-API, C) calls glibc's malloc_trim
+# after the idle garbage collection, low-memory.node (V8's C++ API) calls V8's
+# LowMemoryNotification after start, and session-tickets.node (V8's C++ API) sets the number of
+# TLS 1.3 session tickets on the HTTPS listener. Needs a C and a C++ compiler (cc, c++) and
+# Node's headers, which the official node images and Node's release tarballs have in
+# include/node next to bin/node. The C++ addons load only in the Node major version whose
+# headers built them.
 # Usage: scripts/build-native.sh [OUT_DIR]   (default: native/build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,9 +34,11 @@ trap 'rm -rf "$work"' EXIT
 "$c_compiler" -O2 -Wall -Wextra -Werror -shared -fPIC -isystem "$headers" \
   -o "$work/malloc-trim.node" native/malloc-trim.c
 # Node's and V8's headers are -isystem, so their own warnings do not fail the build.
-"$cxx_compiler" -O2 -std=c++17 -Wall -Wextra -Werror -shared -fPIC -isystem "$headers" \
-  -o "$work/session-tickets.node" native/session-tickets.cc
-for addon in malloc-trim session-tickets; do
+for addon in session-tickets low-memory; do
+  "$cxx_compiler" -O2 -std=c++17 -Wall -Wextra -Werror -shared -fPIC -isystem "$headers" \
+    -o "$work/$addon.node" "native/$addon.cc"
+done
+for addon in malloc-trim session-tickets low-memory; do
   sha256sum "$work/$addon.node" | cut -d ' ' -f 1 >"$work/$addon.node.sha256"
   mv -f "$work/$addon.node.sha256" "$out/$addon.node.sha256"
   mv -f "$work/$addon.node" "$out/$addon.node"

@@ -13,6 +13,7 @@ import { createNetworkGuard } from './network-guard.ts';
 import { fullCollector, IdleCollector } from './idle-collector.ts';
 import { loadMallocTrim, type MallocTrimLoad } from './malloc-trim.ts';
 import { SessionTickets } from './tls/session-tickets.ts';
+import { loadLowMemoryNotification, type LowMemoryLoad } from './low-memory.ts';
 
 export interface RunningEdge {
   context: EdgeContext;
@@ -28,6 +29,8 @@ export interface StartEdgeOptions {
   mallocTrim?: MallocTrimLoad;
   /** The session-ticket addon, loaded from native/build when not given. */
   sessionTickets?: SessionTickets;
+  /** The addon that calls V8's LowMemoryNotification, loaded from native/build when not given. */
+  lowMemory?: LowMemoryLoad;
 }
 
 /** Builds every module from `config` and starts the listeners. */
@@ -84,13 +87,22 @@ export async function startEdge(
       'running without malloc_trim: memory glibc frees after a load stays resident',
     );
   }
+  const lowMemory = options.lowMemory ?? loadLowMemoryNotification();
+  if (lowMemory.notify === undefined) {
+    memoryLogger.info(
+      { reason: lowMemory.reason },
+      'running without LowMemoryNotification: the garbage of the start stays resident for about 8 s',
+    );
+  }
   context.idleCollector = new IdleCollector({
     logger: memoryLogger,
     collect: fullCollector(),
+    reduce: lowMemory.notify,
     trim: mallocTrim.trim,
     intervalMs: options.idleCheckIntervalMs,
   });
   context.idleCollector.start();
+  context.idleCollector.collectAfterStart();
 
   const started = servers;
   return {

@@ -122,8 +122,8 @@ function compileEdge(workDir: string): string {
   // Type errors elsewhere in the tree must not stop the benchmark: tsc still emits JavaScript.
   spawnSync(tsc, ['-p', 'tsconfig.build.json', '--outDir', outDir], { stdio: 'ignore' });
   if (!existsSync(main)) throw new Error(`compiling src/ with tsc produced no ${main}`);
-  // edge-dist/malloc-trim.js loads ../native/build/malloc-trim.node, and edge-dist/tls/ the
-  // session-ticket addon from the same directory, as /app/dist does in the image.
+  // edge-dist/*.js and edge-dist/tls/*.js load the addons from ../native/build, as /app/dist
+  // does in the image.
   buildAddons(path.join(workDir, 'native', 'build'));
 
   // The compiled files are ES modules and import packages from the repository's node_modules.

@@ -26,6 +26,8 @@ interface EdgeProcess {
   httpsPort: number;
   /** Log lines of the idle collections so far. */
   collections(): LogLine[];
+  /** Log lines of the collection right after start. */
+  startCollections(): LogLine[];
   /** Everything the process printed, for failure messages. */
   output(): string;
   stop(): Promise<void>;
@@ -59,6 +61,7 @@ async function startEdgeProcess(workDir: string): Promise<EdgeProcess> {
   return {
     httpsPort,
     collections: () => lines.filter((line) => line.msg === 'collected garbage after load'),
+    startCollections: () => lines.filter((line) => line.msg === 'collected garbage after start'),
     output: () => printed.join('\n'),
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM');
@@ -91,6 +94,7 @@ describe('idle collector on V8', () => {
     try {
       await delay(3 * CHECK_INTERVAL_MS);
       assert.deepEqual(edge.collections(), [], 'no collection before any load');
+      assert.equal(edge.startCollections().length, 1, edge.output());
 
       const loadUntil = Date.now() + 3 * CHECK_INTERVAL_MS;
       while (Date.now() < loadUntil) {

@@ -9,7 +9,12 @@ const MIB = 1024 * 1024;
 
 /** Builds a collector on a fake clock and CPU meter, driven by `tick`. */
 function fakeCollector(
-  options: { collect?: () => void; collectCpuMs?: number; trim?: () => boolean } = {},
+  options: {
+    collect?: () => void;
+    collectCpuMs?: number;
+    reduce?: () => void;
+    trim?: () => boolean;
+  } = {},
 ) {
   let cpuMicros = 0;
   let now = 0;
@@ -28,6 +33,7 @@ function fakeCollector(
       rss -= 8 * MIB;
       options.collect?.();
     },
+    reduce: options.reduce,
     trim: options.trim,
   });
   collector.start();
@@ -189,6 +195,37 @@ describe('idle collector', () => {
     assert.equal(fake.collector.status().mallocTrim, false);
     const warning = fake.logs.find((entry) => String(entry.msg).startsWith('malloc_trim failed'));
     assert.match(String((warning?.err as { message?: string })?.message), /trim crashed/);
+  });
+
+  it('reduces memory once after start, then trims', () => {
+    const steps: string[] = [];
+    const fake = fakeCollector({
+      reduce: () => steps.push('reduce'),
+      trim: () => steps.push('trim') > 0,
+    });
+    fake.collector.collectAfterStart();
+
+    assert.deepEqual(steps, ['reduce', 'trim']);
+    assert.equal(fake.collections(), 0, 'no plain collection');
+    assert.equal(fake.collector.status().collections, 1);
+    const line = fake.logs.find((entry) => entry.msg === 'collected garbage after start');
+    assert.equal(line?.mallocTrimReleased, true);
+  });
+
+  it('collects after start without the reduce function', () => {
+    const fake = fakeCollector();
+    fake.collector.collectAfterStart();
+
+    assert.equal(fake.collections(), 1);
+    assert.equal(fake.collector.status().latest?.rssAfter, 82 * MIB);
+  });
+
+  it('does not count the collection after start as load', () => {
+    const fake = fakeCollector({ collectCpuMs: INTERVAL_MS / 2 });
+    fake.collector.collectAfterStart();
+    for (let i = 0; i < 5; i++) fake.tick(0);
+
+    assert.equal(fake.collections(), 1);
   });
 
   it('checks on its timer until stopped', async () => {
