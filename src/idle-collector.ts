@@ -49,9 +49,9 @@ export interface IdleCollectorOptions {
 }
 
 /**
- * Gives memory back to the system right after the start and once a load is over. V8 starts its own memory reducer only
- * after a full collection finds the old generation well above its size at the reducer's previous
- * run. After smaller bursts, the edge on Node 20 kept about 8 MiB of heap it no longer used.
+ * Gives memory back to the system right after the start and once a load is over. V8 starts its
+ * own memory reducer only after a full collection finds the old generation well above its size at
+ * the reducer's previous run. After smaller bursts, the edge on Node 20 kept about 8 MiB of heap it no longer used.
  * This collector watches the process's CPU time. After an interval with more than BUSY_CPU_SHARE
  * of a core, it runs COLLECTIONS_AFTER_LOAD full collections, one in each of the following quiet
  * intervals. Under load it does nothing, and no request pays for it.
