@@ -91,7 +91,7 @@ export async function startEdge(
   if (lowMemory.notify === undefined) {
     memoryLogger.info(
       { reason: lowMemory.reason },
-      'running without LowMemoryNotification: the garbage of the start stays resident for about 8 s',
+      "running without LowMemoryNotification: the start's garbage stays resident for about 8 s",
     );
   }
   context.idleCollector = new IdleCollector({
