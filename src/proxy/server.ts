@@ -275,12 +275,35 @@ export function afterPendingResponses(
   next: () => void,
   own?: ServerResponse,
 ): void {
+  const queued = socket as QueuedSocket;
+  const waiting = queued[WAITING];
+  if (waiting !== undefined) {
+    waiting.push({ next, own });
+    return;
+  }
   const first = ownerOf(socket);
   if (first === undefined || first === own) {
     next();
     return;
   }
+  queued[WAITING] = [{ next, own }];
+  startInTurn(queued, first);
+}
 
+/** A request or upgrade waiting for the responses before it; `own` is its response, if any. */
+interface Waiting {
+  next: () => void;
+  own: ServerResponse | undefined;
+}
+
+const WAITING = Symbol('requests waiting for earlier responses');
+type QueuedSocket = Duplex & { [WAITING]?: Waiting[] };
+
+/**
+ * Starts the socket's waiting requests in order, each once the responses before it are written.
+ * One set of listeners serves the whole queue, so a long pipeline costs no more per request.
+ */
+function startInTurn(socket: QueuedSocket, first: ServerResponse): void {
   let current = first;
   // Node stops passing the socket's 'drain' on to its response when it emits 'upgrade', so a
   // response larger than the socket's buffer (a static file piped into it) would stall.
@@ -292,19 +315,27 @@ export function afterPendingResponses(
     current.off('finish', onFinish);
     socket.off('close', stop);
     socket.off('drain', onDrain);
+    delete socket[WAITING];
   };
   // Node's own 'finish' listener, added first, detaches the response and hands the socket to the
   // next pipelined one, so by the time this listener runs the socket has its next owner, if any.
   const onFinish = (): void => {
-    const owner = ownerOf(socket);
-    if (owner !== undefined && owner !== own && !socket.destroyed) {
-      current = owner;
-      owner.once('finish', onFinish);
-      return;
+    const waiting = socket[WAITING] ?? [];
+    while (waiting.length > 0) {
+      // A response that closed the connection (Connection: close) leaves no socket to reply on,
+      // so the requests behind it are not started.
+      if (socket.destroyed || socket.writableEnded) break;
+      const owner = ownerOf(socket);
+      const head = waiting[0]!;
+      if (owner !== undefined && owner !== head.own) {
+        current = owner;
+        owner.once('finish', onFinish);
+        return;
+      }
+      waiting.shift();
+      head.next();
     }
     stop();
-    // A response that closed the connection (Connection: close) leaves no socket to reply on.
-    if (!socket.destroyed && !socket.writableEnded) next();
   };
   current.once('finish', onFinish);
   socket.on('drain', onDrain);

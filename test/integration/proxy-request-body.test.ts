@@ -118,6 +118,38 @@ describe('request bodies on the proxy', () => {
     assert.match(text, /\r\n\r\n7 sec\.\.nd!$/);
   });
 
+  it('long pipeline on Node path', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => {
+      warnings.push(warning.name);
+    };
+    process.on('warning', onWarning);
+    received.length = 0;
+    const count = 60;
+    const socket = connectRaw(edge.httpsPort, TLS);
+    const response = readAll(socket);
+    // A chunked body hands the connection to Node's server; the GETs behind it wait their turn.
+    let pipeline =
+      'POST /lead HTTP/1.1\r\nHost: app.example.test\r\nTransfer-Encoding: chunked\r\n\r\n' +
+      '3\r\nabc\r\n0\r\n\r\n';
+    for (let i = 0; i < count; i++)
+      pipeline += `GET /p${i} HTTP/1.1\r\nHost: app.example.test\r\n\r\n`;
+    socket.write(
+      `${pipeline}GET /last HTTP/1.1\r\nHost: app.example.test\r\nConnection: close\r\n\r\n`,
+    );
+    const text = await response;
+    process.off('warning', onWarning);
+    const paths = [...received.join('').matchAll(/(?:GET|POST) (\/\w+) HTTP/g)].map((m) => m[1]);
+
+    assert.equal(text.match(/HTTP\/1\.1 200 /g)?.length, count + 2);
+    assert.deepEqual(paths, [
+      '/lead',
+      ...Array.from({ length: count }, (_, i) => `/p${i}`),
+      '/last',
+    ]);
+    assert.deepEqual(warnings, []);
+  });
+
   it('client gone mid-body: 400, no upstream', async () => {
     received.length = 0;
     const connectionsBefore = upstream.sockets.size;
