@@ -219,14 +219,18 @@ export class ProxyExchange extends ForwardedExchange implements Dispatcher.Dispa
       path: request.path,
       method: req.method as Dispatcher.HttpMethod,
       headers: request.headers,
-      // A body read whole replaces `req` here before the first dispatch. A chunked body, whose
-      // length is known only at its end, is counted before each piece goes upstream.
-      body: !hasBody
-        ? null
-        : request.bodyLength === -1 && limit > 0
-          ? // undici writes async iterables as chunked bodies; its types do not list them.
-            (limitedBody(this, req, limit) as unknown as Readable)
-          : req,
+      // A body read whole is set here before the first dispatch. A streamed one goes through an
+      // iterator, which undici may stop without destroying the client's request (and socket). A
+      // chunked body, whose length is known only at its end, is counted before each piece goes
+      // upstream. undici's types do not list async iterables, which it writes like streams.
+      body:
+        hasBody && this.bodyToRead === 0
+          ? (streamedBody(
+              this,
+              req,
+              request.bodyLength === -1 && limit > 0 ? limit : Infinity,
+            ) as unknown as Readable)
+          : null,
       // With a body, the wait for the response head starts once the body is sent (onRequestSent),
       // because undici's own timer starts at dispatch and would cut long uploads.
       headersTimeout: hasBody ? 0 : this.config.timeouts.upstreamMs,
@@ -306,6 +310,7 @@ export class ProxyExchange extends ForwardedExchange implements Dispatcher.Dispa
     if (this.finished) return;
     this.res.end();
     this.finish(this.res.statusCode, this.bytes);
+    discardRestOfBody(this.req);
   }
 
   onError(error: Error): void {
@@ -364,6 +369,8 @@ export class ProxyExchange extends ForwardedExchange implements Dispatcher.Dispa
   private fail(error: Error): void {
     const kind = error === BODY_TOO_LARGE ? 'tooLarge' : upstreamFailure(error);
     failExchange(this, error, kind, kind === 'tooLarge', this.hsts);
+    // A 413 closes the connection; after any other failure it stays open for the next request.
+    if (kind !== 'tooLarge') discardRestOfBody(this.req);
   }
 
   private clearHeadTimer(): void {
@@ -375,12 +382,12 @@ export class ProxyExchange extends ForwardedExchange implements Dispatcher.Dispa
 }
 
 /**
- * Yields the pieces of a chunked request body, and throws BODY_TOO_LARGE instead of the piece that
- * would take it past `limit`, so the upstream never receives a whole body over the limit. undici
- * then aborts the upstream request and the client gets 413. The request stream is not destroyed
- * when the iteration stops, so the 413 can still be written to its connection.
+ * Yields the pieces of a request body, and throws BODY_TOO_LARGE instead of the piece that would
+ * take it past `limit`, so the upstream never receives a whole body over the limit. undici then
+ * aborts the upstream request and the client gets 413. The request stream is not destroyed when
+ * the iteration stops, so an answer can still be written to its connection.
  */
-async function* limitedBody(
+async function* streamedBody(
   exchange: ProxyExchange,
   req: IncomingMessage,
   limit: number,
@@ -394,6 +401,19 @@ async function* limitedBody(
     }
     yield chunk;
   }
+}
+
+/**
+ * Reads and drops the rest of a request body whose exchange ended before undici sent it all: an
+ * upstream that answered (401, 502) before reading the whole upload. Node's server drops a body
+ * no one started to read, but not one a reader stopped reading, and the connection then stalled
+ * with the rest unread and the next request never parsed. nginx reads and drops such a body too.
+ */
+function discardRestOfBody(req: IncomingMessage): void {
+  if (req.complete || req.destroyed) return;
+  req.removeAllListeners('data');
+  req.removeAllListeners('readable');
+  req.resume();
 }
 
 function onHeadTimeout(exchange: ProxyExchange): void {

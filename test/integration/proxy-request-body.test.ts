@@ -234,3 +234,54 @@ describe('request body limit on the direct path', () => {
     });
   }
 });
+
+describe('upstream answers before the whole body', () => {
+  let edge: TestEdge;
+  let upstream: RawUpstream;
+
+  before(async () => {
+    // Answers 401 on the request head of /early without reading its body, and 200 to /next.
+    upstream = await startRawUpstream((socket) => {
+      let text = '';
+      socket.on('data', (chunk: Buffer) => {
+        text += chunk.toString('latin1');
+        if (text.includes('POST /early ')) {
+          text = '';
+          socket.write('HTTP/1.1 401 Unauthorized\r\nContent-Length: 4\r\n\r\nnope');
+        } else if (text.includes('GET /next ')) {
+          text = '';
+          socket.write('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nnext');
+        }
+      });
+    });
+    edge = await startTestEdge(oneSite(upstream.origin));
+  });
+
+  after(async () => {
+    await edge.stop();
+    await upstream.close();
+  });
+
+  for (const [framing, head, first, rest] of [
+    ['declared', 'Content-Length: 117000\r\n\r\n', 'x'.repeat(17_000), 'x'.repeat(100_000)],
+    [
+      'chunked',
+      'Transfer-Encoding: chunked\r\n\r\n',
+      `64\r\n${'x'.repeat(100)}\r\n`,
+      `30d40\r\n${'x'.repeat(200_000)}\r\n0\r\n\r\n`,
+    ],
+  ]) {
+    it(`next request served after an early answer, ${framing} body`, async () => {
+      const socket = connectRaw(edge.httpsPort, TLS);
+      const response = readAll(socket);
+      socket.write(`POST /early HTTP/1.1\r\nHost: app.example.test\r\n${head}${first}`);
+      await delay(300);
+      socket.write(
+        `${rest}GET /next HTTP/1.1\r\nHost: app.example.test\r\nConnection: close\r\n\r\n`,
+      );
+      const text = await response;
+
+      assert.match(text, /^HTTP\/1\.1 401 [^]*\r\n\r\nnopeHTTP\/1\.1 200 [^]*\r\n\r\nnext$/);
+    });
+  }
+});
