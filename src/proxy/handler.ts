@@ -289,7 +289,8 @@ export class SiteHandler {
       this.send(res, 'notFound');
       return;
     }
-    if (expectsContinue) res.writeContinue();
+    // Static files answer GET and HEAD only; any other method gets 405 without the upload.
+    if (expectsContinue && (req.method === 'GET' || req.method === 'HEAD')) res.writeContinue();
     const subPath = request.path.slice(route.prefix.length) || '/';
     route.files!.handle(req, res, subPath, request.query, (failure) => {
       if (failure !== undefined && !res.headersSent) this.send(res, failure);

@@ -47,6 +47,24 @@ describe('proxy static routes', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('405 without 100 Continue for uploads', async () => {
+    const raw = await rawExchange(
+      edge.httpsPort,
+      'POST /assets/app.js HTTP/1.1\r\nHost: app.example.test\r\nExpect: 100-continue\r\n' +
+        'Content-Length: 2048\r\nConnection: close\r\n\r\n',
+      TLS,
+    );
+    const fetched = await rawExchange(
+      edge.httpsPort,
+      'GET /assets/app.js HTTP/1.1\r\nHost: app.example.test\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n',
+      TLS,
+    );
+
+    assert.equal(statusOf(raw), 405);
+    assert.doesNotMatch(raw, /100 Continue/);
+    assert.match(fetched, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
+  });
+
   it('serves files and directory indexes', async () => {
     const index = await httpsRequest(edge.httpsPort, { path: '/' });
     const script = await httpsRequest(edge.httpsPort, { path: '/assets/app.js' });
