@@ -74,8 +74,9 @@ function edgeSection(context: EdgeContext, sampler: EdgeSampler, now: number): E
       heapTotalBytes: memory.heapTotal,
       idleCollections: idle?.collections ?? 0,
       lastIdleCollectionAt: idle?.latest ? new Date(idle.latest.at).toISOString() : null,
+      // A heap that grew during the collection gave nothing back.
       lastIdleCollectionFreedBytes: idle?.latest
-        ? idle.latest.heapTotalBefore - idle.latest.heapTotalAfter
+        ? Math.max(0, idle.latest.heapTotalBefore - idle.latest.heapTotalAfter)
         : null,
       mallocTrim: idle?.mallocTrim ?? false,
     },

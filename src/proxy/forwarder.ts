@@ -310,7 +310,7 @@ export class ProxyExchange extends ForwardedExchange implements Dispatcher.Dispa
     if (this.finished) return;
     this.res.end();
     this.finish(this.res.statusCode, this.bytes);
-    discardRestOfBody(this.req);
+    discardRestOfBody(this.req, this.config.maxBodyBytes);
   }
 
   onError(error: Error): void {
@@ -370,7 +370,7 @@ export class ProxyExchange extends ForwardedExchange implements Dispatcher.Dispa
     const kind = error === BODY_TOO_LARGE ? 'tooLarge' : upstreamFailure(error);
     failExchange(this, error, kind, kind === 'tooLarge', this.hsts);
     // A 413 closes the connection; after any other failure it stays open for the next request.
-    if (kind !== 'tooLarge') discardRestOfBody(this.req);
+    if (kind !== 'tooLarge') discardRestOfBody(this.req, this.config.maxBodyBytes);
   }
 
   private clearHeadTimer(): void {
@@ -409,12 +409,22 @@ async function* streamedBody(
  * no one started to read, but not one a reader stopped reading, and the connection then stalled
  * with the rest unread and the next request never parsed. nginx reads and drops such a body too.
  */
-function discardRestOfBody(req: IncomingMessage): void {
+function discardRestOfBody(req: IncomingMessage, limit: number): void {
   if (req.complete || req.destroyed) return;
   req.removeAllListeners('data');
   req.removeAllListeners('readable');
+  // A client that goes on sending is cut once the dropped bytes pass the route's body limit.
+  const max = limit > 0 ? limit : DISCARD_MAX_BYTES;
+  let dropped = 0;
+  req.on('data', (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > max) req.socket.destroy();
+  });
   req.resume();
 }
+
+/** Bytes of an unread body dropped on a route without a body limit before the connection is cut. */
+const DISCARD_MAX_BYTES = 10 * 1024 * 1024;
 
 function onHeadTimeout(exchange: ProxyExchange): void {
   exchange.timeoutHead();

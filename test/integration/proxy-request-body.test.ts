@@ -284,4 +284,40 @@ describe('upstream answers before the whole body', () => {
       assert.match(text, /^HTTP\/1\.1 401 [^]*\r\n\r\nnopeHTTP\/1\.1 200 [^]*\r\n\r\nnext$/);
     });
   }
+
+  it('cuts a client that goes on past the body limit', async () => {
+    const limited = await startTestEdge({
+      sites: [
+        {
+          name: 'prod',
+          hosts: ['app.example.test'],
+          routes: [{ path: '/', upstream: upstream.origin, maxBodyBytes: 65_536 }],
+        },
+      ],
+    });
+    try {
+      const socket = connectRaw(limited.httpsPort, TLS);
+      socket.on('error', () => {});
+      const response = readAll(socket);
+      socket.write(
+        'POST /early HTTP/1.1\r\nHost: app.example.test\r\nTransfer-Encoding: chunked\r\n\r\n' +
+          `64\r\n${'x'.repeat(100)}\r\n`,
+      );
+      await delay(300);
+      let closed = false;
+      socket.on('close', () => (closed = true));
+      // 64 chunks of 8 KiB, eight times the limit, and no end.
+      let sent = 0;
+      for (; sent < 64 && !closed; sent++) {
+        socket.write(`2000\r\n${'y'.repeat(8_192)}\r\n`);
+        await delay(10);
+      }
+      const text = await response;
+
+      assert.match(text, /^HTTP\/1\.1 401 [^]*\r\n\r\nnope$/);
+      assert.ok(sent < 64, `the connection stayed open for all ${sent} chunks`);
+    } finally {
+      await limited.stop();
+    }
+  });
 });

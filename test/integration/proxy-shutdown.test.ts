@@ -143,7 +143,7 @@ describe('edge process', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('stops on SIGTERM after in-flight requests finish and exits 0', async () => {
+  it('ignores SIGHUP, stops on SIGTERM after in-flight requests, exits 0', async () => {
     const config = path.join(dir, 'edge.yml');
     writeFileSync(
       config,
@@ -168,6 +168,8 @@ describe('edge process', () => {
         .find((line) => line.includes('"listening"'))!,
     ) as { https: number };
 
+    child.kill('SIGHUP');
+    await waitUntil(() => out.stdout().includes('SIGHUP ignored'), 5_000, 'the SIGHUP line');
     const client = await openClient(listening.https);
     const code = closeCode(client);
     const pending: Promise<TestResponse> = httpsRequest(listening.https, { path: '/slow' });
