@@ -6,15 +6,16 @@
  */
 
 import { equalsLower, hasToken } from '../ascii.ts';
+import { BUFFERED_BODY_MAX_BYTES } from '../forwarder.ts';
 
 /** Largest head the direct path reads; Node's default `maxHeaderSize`, so the limits agree. */
 export const MAX_HEAD_BYTES = 16 * 1024;
 
 /**
- * Largest request body the direct path forwards: bodies the forwarder reads whole before it
- * sends them (BUFFERED_BODY_MAX_BYTES), so both paths treat a body alike.
+ * Largest request body the direct path forwards: the size the forwarder reads whole before it
+ * sends it, so both paths treat a body alike.
  */
-export const MAX_DIRECT_BODY_BYTES = 16 * 1024;
+export const MAX_DIRECT_BODY_BYTES = BUFFERED_BODY_MAX_BYTES;
 
 /** Methods the direct path forwards. */
 const DIRECT_METHODS = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'POST', 'PUT', 'PATCH']);
