@@ -62,7 +62,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const stopSignal = nextStopSignal();
   const logger = createLogger({ level: config.log.level });
   // nginx reloads on SIGHUP, and without a listener Node would exit at once, dropping requests in
-  // flight. The edge has no reload, so it says so and keeps running.
+  // flight. The edge has no reload, so it logs a warning and keeps running.
   process.on('SIGHUP', () =>
     logger.warn(
       'SIGHUP ignored: the edge does not reload; restart it to apply a new configuration',

@@ -385,7 +385,7 @@ export class ProxyExchange extends ForwardedExchange implements Dispatcher.Dispa
  * Yields the pieces of a request body, and throws BODY_TOO_LARGE instead of the piece that would
  * take it past `limit`, so the upstream never receives a whole body over the limit. undici then
  * aborts the upstream request and the client gets 413. The request stream is not destroyed when
- * the iteration stops, so an answer can still be written to its connection.
+ * the iteration stops, so a response can still be written to its connection.
  */
 async function* streamedBody(
   exchange: ProxyExchange,
@@ -405,7 +405,7 @@ async function* streamedBody(
 
 /**
  * Reads and drops the rest of a request body whose exchange ended before undici sent it all: an
- * upstream that answered (401, 502) before reading the whole upload. Node's server drops a body
+ * upstream that responded (401, 502) before reading the whole upload. Node's server drops a body
  * no one started to read, but not one a reader stopped reading, and the connection then stalled
  * with the rest unread and the next request never parsed. nginx reads and drops such a body too.
  */
