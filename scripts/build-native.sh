@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Compiles the addons in native/: malloc-trim.node (Node-API, C) calls glibc's malloc_trim
-# after the idle garbage collection, low-memory.node (V8's C++ API) calls V8's
-# LowMemoryNotification after start, and session-tickets.node (V8's C++ API) sets the number of
-# TLS 1.3 session tickets on the HTTPS listener. Needs a C and a C++ compiler (cc, c++) and
+# Compiles the three addons in native/. malloc-trim.node (Node-API, C) calls glibc's malloc_trim
+# after the idle garbage collection. low-memory.node (V8's C++ API) calls V8's
+# LowMemoryNotification after start. session-tickets.node (V8's C++ API) sets the number of TLS
+# 1.3 session tickets on the HTTPS listener. Needs a C and a C++ compiler (cc, c++) and
 # Node's headers, which the official node images and Node's release tarballs have in
 # include/node next to bin/node. The C++ addons load only in the Node major version whose
 # headers built them.

@@ -28,7 +28,7 @@ export interface LoadRequest {
   postBytes?: number;
 }
 
-/** A JSON document of exactly `bytes` bytes (at least 12), as an API client would POST. */
+/** Returns a JSON document of exactly `bytes` bytes (at least 12), as an API client would POST. */
 export function jsonBody(bytes: number): string {
   const frame = '{"data":""}';
   return `{"data":"${'x'.repeat(Math.max(0, bytes - frame.length))}"}`;

@@ -176,7 +176,7 @@ export class SiteHandler {
     if (route === undefined || target === undefined || !target.origin.startsWith('http:')) {
       return undefined;
     }
-    // Node's server answers a body over the route's limit with 413.
+    // Node's server rejects a body over the route's limit with 413.
     const limit = route.config.maxBodyBytes;
     if (limit > 0 && head.bodyLength > limit) return undefined;
 
@@ -289,7 +289,7 @@ export class SiteHandler {
       this.send(res, 'notFound');
       return;
     }
-    // Static files answer GET and HEAD only; any other method gets 405 without the upload.
+    // Static routes serve only GET and HEAD, so any other method gets 405 before its upload.
     if (expectsContinue && (req.method === 'GET' || req.method === 'HEAD')) res.writeContinue();
     const subPath = request.path.slice(route.prefix.length) || '/';
     route.files!.handle(req, res, subPath, request.query, (failure) => {

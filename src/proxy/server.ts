@@ -265,7 +265,7 @@ async function waitFor(promise: Promise<void>, ms: number): Promise<boolean> {
  * Runs `next` once Node's server has finished the responses it still owes on the socket before
  * `own` (the request's own response; none for an upgrade). Node emits 'request', 'upgrade' and
  * 'connect' as soon as it parses the request, even while responses to requests pipelined before
- * it are still running. An upgrade answered at once would go out ahead of theirs, and a
+ * it are still running. An upgrade handled at once would go out ahead of theirs, and a
  * ServerResponse for an ignored upgrade could not take the socket they still own. A request is
  * handled one at a time per connection, as nginx does, so that none goes upstream behind a
  * response that closes the connection (a 413 before its body), where its answer would be lost.

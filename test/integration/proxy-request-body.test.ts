@@ -240,7 +240,7 @@ describe('upstream answers before the whole body', () => {
   let upstream: RawUpstream;
 
   before(async () => {
-    // Answers 401 on the request head of /early without reading its body, and 200 to /next.
+    // Responds with 401 to the request head of /early without reading its body, and with 200 to /next.
     upstream = await startRawUpstream((socket) => {
       let text = '';
       socket.on('data', (chunk: Buffer) => {

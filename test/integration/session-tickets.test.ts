@@ -52,7 +52,7 @@ function handshake(
   });
 }
 
-/** A bare TLS server that replies "ok" to the first bytes of each connection and closes it. */
+/** Starts a bare TLS server that replies "ok" to the first bytes of each connection, then closes it. */
 async function startTlsServer(pem: PemKeyPair): Promise<{ server: tls.Server; port: number }> {
   const server = tls.createServer({ cert: pem.cert, key: pem.key }, (socket) =>
     socket.once('data', () => socket.end('ok')),
